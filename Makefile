@@ -1,0 +1,56 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+# Both create .venv and install everything on first use; nothing beyond Python, pip, make.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+DEMO_STORE := var/demo
+DEMO_EVENTS ?= 200000
+export DATA_DIR ?= var/data
+export MODELS_DIR ?= var/models
+export PUBLIC_API_KEYS ?= pk_demo_public
+export SECRET_API_KEYS ?= sk_demo_secret
+
+.PHONY: install demo serve test lint format clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	touch $(STAMP)
+
+$(DEMO_STORE)/events.jsonl.gz: | $(STAMP)
+	$(BIN)/python -m training generate --out $(DEMO_STORE) --events $(DEMO_EVENTS)
+
+$(DATA_DIR)/.loaded: $(DEMO_STORE)/events.jsonl.gz
+	$(BIN)/python -m training load --events $(DEMO_STORE)/events.jsonl.gz --catalog $(DEMO_STORE)/catalog.jsonl.gz
+	touch $@
+
+$(MODELS_DIR)/.trained: $(DEMO_STORE)/events.jsonl.gz
+	$(BIN)/python -m training train --events $(DEMO_STORE)/events.jsonl.gz --catalog $(DEMO_STORE)/catalog.jsonl.gz
+	touch $@
+
+demo: $(DATA_DIR)/.loaded $(MODELS_DIR)/.trained
+	@echo "Encore demo on http://127.0.0.1:8000 (docs at /docs); Ctrl-C stops it all."
+	@echo "  public key: $(PUBLIC_API_KEYS)"
+	@echo "  secret key: $(SECRET_API_KEYS)"
+	$(BIN)/python -m server --host 127.0.0.1 --port 8000
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,132 @@
+"""The behaviour event: the one place that defines each event field and its limits.
+
+The API validates requests with `Event`, the offline jobs read event files into the
+same shape, and the field limits here are what keeps hostile input out of Redis.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+MAX_ID_LENGTH = 128
+MAX_TEXT_LENGTH = 512
+MAX_LINE_ITEMS = 200
+MAX_PROPERTIES = 50
+MAX_FUTURE_SKEW = timedelta(days=1)
+
+Identifier = Annotated[
+    str,
+    # No control characters, and no braces: ids become part of Redis Cluster hash tags.
+    StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^\x00-\x1f\x7f{}]+$"),
+]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_LENGTH)]
+
+
+class EventType(StrEnum):
+    VIEW = "view"
+    ADD_TO_CART = "add_to_cart"
+    REMOVE_FROM_CART = "remove_from_cart"
+    PURCHASE = "purchase"
+    WISHLIST_ADD = "wishlist_add"
+    SEARCH = "search"
+    REVIEW = "review"
+    REC_IMPRESSION = "rec_impression"
+    REC_CLICK = "rec_click"
+    EMAIL_OPEN = "email_open"
+    EMAIL_CLICK = "email_click"
+    SIGNUP = "signup"
+    SHIPMENT_DELAYED = "shipment_delayed"
+    RETURN_REQUESTED = "return_requested"
+
+
+# Event types that are about one product and so must name it.
+ITEM_EVENT_TYPES = frozenset(
+    {
+        EventType.VIEW,
+        EventType.ADD_TO_CART,
+        EventType.REMOVE_FROM_CART,
+        EventType.WISHLIST_ADD,
+        EventType.REVIEW,
+        EventType.REC_CLICK,
+    }
+)
+
+
+class LineItem(BaseModel):
+    """One product line of a purchase (or a multi-item cart event)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: Identifier
+    quantity: int = Field(default=1, ge=1, le=10_000)
+    price: float = Field(default=0.0, ge=0, le=1e7, allow_inf_nan=False)
+
+
+class Event(BaseModel):
+    """A behaviour event exactly as the public contract defines it."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+    event_id: Identifier | None = None
+    type: EventType
+    visitor_id: Identifier
+    customer_id: Identifier | None = None
+    timestamp: datetime | None = None
+    item_id: Identifier | None = None
+    items: list[LineItem] | None = Field(default=None, max_length=MAX_LINE_ITEMS)
+    order_id: Identifier | None = None
+    value: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")] | None = None
+    category: Identifier | None = None
+    query: Text | None = None
+    recommendation_id: Identifier | None = None
+    properties: dict[str, Any] | None = Field(default=None, max_length=MAX_PROPERTIES)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _aware_and_not_future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        if value > datetime.now(UTC) + MAX_FUTURE_SKEW:
+            raise ValueError("timestamp is in the future")
+        return value
+
+    @model_validator(mode="after")
+    def _required_by_type(self) -> Event:
+        if self.type in ITEM_EVENT_TYPES and self.item_id is None:
+            raise ValueError(f"a {self.type.value} event needs item_id")
+        if self.type is EventType.PURCHASE and not self.items and self.item_id is None:
+            raise ValueError("a purchase event needs items or item_id")
+        if self.type is EventType.REVIEW and self.value is not None and not 1 <= self.value <= 5:
+            raise ValueError("a review's value is its stars, 1 to 5")
+        return self
+
+    def line_items(self) -> list[LineItem]:
+        """The products this event is about, whether given as `items` or `item_id`."""
+        if self.items:
+            return self.items
+        if self.item_id is not None:
+            return [LineItem(item_id=self.item_id)]
+        return []
+
+    def order_value(self) -> float:
+        """What a purchase was worth: `value` if given, else the sum of its lines."""
+        if self.value is not None:
+            return self.value
+        return sum(line.price * line.quantity for line in self.line_items())
+
+    def occurred_at(self, now: datetime) -> datetime:
+        return self.timestamp if self.timestamp is not None else now

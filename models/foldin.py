@@ -1,0 +1,50 @@
+"""Fold a visitor's latest interactions into the ALS model in closed form.
+
+Implicit-feedback ALS solves, for each user u with confidences c_i on items i,
+
+    x_u = (YtY + reg*I + sum_i (c_i - 1) y_i y_i^T)^-1  sum_i c_i y_i
+
+With YtY + reg*I precomputed at training time, a visitor the model never saw gets a
+taste vector from a handful of clicks in a few microseconds: this is what makes
+recommendations react within the session.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+
+
+def fold_in_user(
+    gram: FloatArray,
+    item_factors: FloatArray,
+    item_indices: npt.NDArray[np.int64],
+    confidences: FloatArray,
+) -> FloatArray:
+    """The ALS user vector for these (item, confidence) pairs; zeros when there are none.
+
+    `gram` must already include the regularisation term (YtY + reg*I).
+    """
+    factors = item_factors.shape[1]
+    if len(item_indices) == 0:
+        return np.zeros(factors, dtype=np.float32)
+    y = item_factors[item_indices].astype(np.float64)
+    c = confidences.astype(np.float64)
+    a = gram.astype(np.float64) + (y.T * (c - 1.0)) @ y
+    b = c @ y
+    return np.linalg.solve(a, b).astype(np.float32)
+
+
+def aggregate_interactions(
+    item_indices: npt.NDArray[np.int64], weights: FloatArray
+) -> tuple[npt.NDArray[np.int64], FloatArray]:
+    """Sum the weights of repeated items, as training does when it builds the matrix."""
+    if len(item_indices) == 0:
+        return item_indices, weights
+    unique, inverse = np.unique(item_indices, return_inverse=True)
+    summed = np.zeros(len(unique), dtype=np.float32)
+    np.add.at(summed, inverse, weights)
+    keep = summed > 0
+    return unique[keep], summed[keep]

@@ -1,0 +1,263 @@
+"""Ranking: from a visitor's live history to a list of items with reasons.
+
+Everything here is a function of plain data (the bundle, the catalog view and what the
+visitor did), so the same code serves API requests and can be tested without Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from models.bundle import Bundle
+from models.catalog import CatalogView
+from models.foldin import aggregate_interactions, fold_in_user
+from models.index import search
+from models.weights import confidence, event_weight, recency_decay
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float32]
+
+VERBS = {
+    "view": "viewed",
+    "rec_click": "viewed",
+    "wishlist_add": "wished for",
+    "add_to_cart": "added to your cart",
+    "review": "reviewed",
+    "purchase": "bought",
+}
+
+
+@dataclass(frozen=True)
+class Interaction:
+    item_id: str
+    event_type: str
+    timestamp: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class VisitorHistory:
+    """What the server knows about a visitor when it ranks for them."""
+
+    interactions: Sequence[Interaction] = ()
+    purchased: frozenset[str] = frozenset()
+    cart: Sequence[str] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.interactions and not self.cart
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Request-level constraints on what may be recommended."""
+
+    category: str | None = None
+    exclude: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Recommended:
+    index: int
+    score: float
+    reason: str
+
+
+@dataclass
+class Recommender:
+    """Ranks bundle items for a request against the live catalog view."""
+
+    bundle: Bundle
+    catalog: CatalogView
+    max_candidates: int = field(default=4096)
+
+    # -- public rankings ---------------------------------------------------------------
+
+    def personal(
+        self, history: VisitorHistory, filters: Filters, limit: int, now: float
+    ) -> list[Recommended]:
+        """Recommended-for-you: the visitor's folded-in taste, else trending."""
+        seeds, weights = self._seeds(history, now)
+        if len(seeds) == 0:
+            return self.trending(filters, limit, blocked=self._blocked(history, filters))
+        vector = fold_in_user(
+            self.bundle.gram, self.bundle.item_factors, seeds, confidence(weights)
+        )
+        blocked = self._blocked(history, filters) | set(seeds.tolist())
+        ranked = self._top_by_vector(self.bundle.user_index, vector, filters, limit, blocked)
+        explain = self._explainer(history, seeds)
+        results = [Recommended(i, s, explain(i)) for i, s in ranked]
+        return self._backfill(results, filters, limit, blocked)
+
+    def similar(
+        self, item_index: int, filters: Filters, limit: int, history: VisitorHistory | None = None
+    ) -> list[Recommended]:
+        """Items whose learned vectors point the same way as this one's."""
+        blocked = self._blocked(history or VisitorHistory(), filters) | {item_index}
+        vector = self.bundle.unit_factors[item_index]
+        ranked = self._top_by_vector(self.bundle.similar_index, vector, filters, limit, blocked)
+        reason = f"similar to {self.catalog.title(item_index)}"
+        return [Recommended(i, s, reason) for i, s in ranked]
+
+    def bought_together(
+        self,
+        item_indices: Iterable[int],
+        filters: Filters,
+        limit: int,
+        history: VisitorHistory | None = None,
+    ) -> list[Recommended]:
+        """Items most often in the same orders as any of `item_indices`."""
+        anchors = list(dict.fromkeys(item_indices))
+        blocked = self._blocked(history or VisitorHistory(), filters) | set(anchors)
+        totals: dict[int, float] = {}
+        because: dict[int, int] = {}
+        for anchor in anchors:
+            partners, scores = self.bundle.bought_together(anchor)
+            for partner, score in zip(partners.tolist(), scores.tolist(), strict=True):
+                if score > totals.get(partner, 0.0):
+                    because[partner] = anchor
+                totals[partner] = totals.get(partner, 0.0) + score
+        order = sorted(totals, key=lambda i: -totals[i])
+        keep = self._admissible(np.array(order, dtype=np.int64), filters, blocked)
+        return [
+            Recommended(i, totals[i], f"often bought with {self.catalog.title(because[i])}")
+            for i in keep[:limit].tolist()
+        ]
+
+    def trending(
+        self, filters: Filters, limit: int, blocked: set[int] | None = None
+    ) -> list[Recommended]:
+        """Most popular lately, the fallback for a visitor with no history."""
+        keep = self._admissible(self.bundle.trending, filters, blocked or set())[:limit]
+        score_of = dict(
+            zip(self.bundle.trending.tolist(), self.bundle.trending_scores.tolist(), strict=True)
+        )
+        return [Recommended(i, score_of[i], self._trending_reason(i)) for i in keep.tolist()]
+
+    def product(
+        self, item_index: int, history: VisitorHistory, filters: Filters, limit: int, now: float
+    ) -> list[Recommended]:
+        """For a product page: similar items, then the visitor's own picks."""
+        similar = self.similar(item_index, filters, limit, history)
+        return self._then_personal(similar, history, filters, limit, now, {item_index})
+
+    def post_purchase(
+        self, history: VisitorHistory, filters: Filters, limit: int, now: float
+    ) -> list[Recommended]:
+        """After an order: complements of what was just bought, then personal picks."""
+        index_of = self.bundle.index_of
+        bought = [x.item_id for x in history.interactions if x.event_type == "purchase"]
+        anchors = [index_of[i] for i in reversed(bought[-5:]) if i in index_of]
+        together = self.bought_together(anchors, filters, limit, history)
+        return self._then_personal(together, history, filters, limit, now, set(anchors))
+
+    def cart(
+        self, history: VisitorHistory, filters: Filters, limit: int, now: float
+    ) -> list[Recommended]:
+        """Complements of what is in the cart, then personal picks."""
+        anchors = [self.bundle.index_of[i] for i in history.cart if i in self.bundle.index_of]
+        together = self.bought_together(anchors, filters, limit, history)
+        return self._then_personal(together, history, filters, limit, now, set(anchors))
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _then_personal(
+        self,
+        first: list[Recommended],
+        history: VisitorHistory,
+        filters: Filters,
+        limit: int,
+        now: float,
+        anchors: set[int],
+    ) -> list[Recommended]:
+        if len(first) >= limit:
+            return first
+        taken = anchors | {r.index for r in first}
+        personal = self.personal(history, filters, limit + len(taken), now)
+        return first + [r for r in personal if r.index not in taken][: limit - len(first)]
+
+    def _seeds(self, history: VisitorHistory, now: float) -> tuple[IntArray, FloatArray]:
+        """Bundle indices and summed, decayed weights of the visitor's interactions."""
+        index_of = self.bundle.index_of
+        known = [x for x in history.interactions if x.item_id in index_of]
+        known += [Interaction(i, "add_to_cart", now) for i in history.cart if i in index_of]
+        if not known:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        indices = np.fromiter(
+            (index_of[x.item_id] for x in known), dtype=np.int64, count=len(known)
+        )
+        base = np.fromiter((event_weight(x.event_type) for x in known), np.float32, len(known))
+        ages = now - np.fromiter((x.timestamp for x in known), np.float64, len(known))
+        return aggregate_interactions(indices, base * recency_decay(ages))
+
+    def _blocked(self, history: VisitorHistory, filters: Filters) -> set[int]:
+        index_of = self.bundle.index_of
+        ids = filters.exclude | history.purchased
+        return {index_of[i] for i in ids if i in index_of}
+
+    def _top_by_vector(
+        self,
+        index: object,
+        vector: FloatArray,
+        filters: Filters,
+        limit: int,
+        blocked: set[int],
+    ) -> list[tuple[int, float]]:
+        """Search wider and wider until `limit` admissible items are found or none remain."""
+        wanted = limit + len(blocked)
+        n_items = self.bundle.n_items
+        while True:
+            n = min(max(wanted * 4, 32), n_items, self.max_candidates)
+            ids, scores = search(index, vector, n)  # type: ignore[arg-type]
+            keep_mask = self._admissible_mask(ids, filters, blocked)
+            if keep_mask.sum() >= limit or n >= min(n_items, self.max_candidates):
+                kept = ids[keep_mask][:limit], scores[keep_mask][:limit]
+                return list(zip(kept[0].tolist(), kept[1].tolist(), strict=True))
+            wanted *= 4
+
+    def _admissible_mask(
+        self, candidates: IntArray, filters: Filters, blocked: set[int]
+    ) -> npt.NDArray[np.bool_]:
+        mask = self.catalog.available[candidates].copy()
+        if filters.category is not None:
+            code = self.catalog.find_code(filters.category)
+            mask &= self.catalog.category_codes[candidates] == (code if code is not None else -2)
+        if blocked:
+            mask &= ~np.isin(candidates, np.fromiter(blocked, dtype=np.int64, count=len(blocked)))
+        return mask
+
+    def _admissible(self, candidates: IntArray, filters: Filters, blocked: set[int]) -> IntArray:
+        if len(candidates) == 0:
+            return candidates
+        return candidates[self._admissible_mask(candidates, filters, blocked)]
+
+    def _backfill(
+        self, results: list[Recommended], filters: Filters, limit: int, blocked: set[int]
+    ) -> list[Recommended]:
+        """Top a short list up with trending items so a page never shows a gap."""
+        if len(results) >= limit:
+            return results
+        taken = blocked | {r.index for r in results}
+        return results + self.trending(filters, limit - len(results), blocked=taken)
+
+    def _explainer(self, history: VisitorHistory, seeds: IntArray) -> Callable[[int], str]:
+        """Name, for each recommended item, the visitor's item it is most similar to."""
+        unit = self.bundle.unit_factors
+        seed_vectors = unit[seeds]
+        latest_type: dict[str, str] = {x.item_id: x.event_type for x in history.interactions}
+        latest_type.update({i: "add_to_cart" for i in history.cart})
+        items = self.bundle.items
+
+        def explain(index: int) -> str:
+            anchor = int(seeds[int(np.argmax(seed_vectors @ unit[index]))])
+            verb = VERBS.get(latest_type.get(items[anchor]["item_id"], "view"), "viewed")
+            return f"similar to {self.catalog.title(anchor)} you {verb}"
+
+        return explain
+
+    def _trending_reason(self, index: int) -> str:
+        category = self.catalog.category(index)
+        return f"trending in {category}" if category else "trending now"

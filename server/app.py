@@ -1,0 +1,96 @@
+"""The FastAPI application: wiring settings, Redis, the model engine and the routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+
+from models.events import Event
+from server.auth import ApiKeys
+from server.engine import Engine
+from server.errors import install_error_handlers
+from server.limits import BodySizeLimit
+from server.recommending import RecommendationService
+from server.responses import JSONResponse
+from server.routes import events, health, items, recommendations, visitors
+from server.schemas import EventsBatch
+from settings import Settings, get_settings
+from state.connection import connect
+from state.ingest import EventStore
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    api_keys = ApiKeys.from_settings(settings)
+    if not api_keys.public and not api_keys.secret:
+        raise RuntimeError("no API keys configured: set PUBLIC_API_KEYS and SECRET_API_KEYS")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.redis_url:
+            raise RuntimeError("REDIS_URL is unset: start through `python -m server`")
+        redis = connect(settings.redis_url)
+        engine = Engine(redis, settings.models_dir, settings.model_poll_seconds)
+        await engine.start()
+        app.state.redis = redis
+        app.state.engine = engine
+        app.state.event_store = EventStore(redis, settings)
+        app.state.recommendations = RecommendationService(redis, engine, settings.exclude_purchased)
+        try:
+            yield
+        finally:
+            await engine.stop()
+            await redis.aclose()
+
+    app = FastAPI(
+        title="Encore",
+        version="1",
+        summary="Real-time personalization for online-store retention",
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
+    app.state.settings = settings
+    app.state.api_keys = api_keys
+    for router in (
+        events.router,
+        items.router,
+        recommendations.router,
+        visitors.router,
+        health.router,
+    ):
+        app.include_router(router)
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["X-API-Key", "Content-Type"],
+        )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated document, plus the event schemas the events route validates by hand."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    document = get_openapi(
+        title=app.title, version=app.version, summary=app.summary, routes=app.routes
+    )
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for model in (Event, EventsBatch):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    app.openapi_schema = document
+    return document

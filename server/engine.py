@@ -1,0 +1,134 @@
+"""The serving model and the live catalog view, kept current without restarts.
+
+A background task watches MODELS_DIR and loads a newer bundle off the event loop; the
+swap is one attribute assignment, so a request in flight finishes with the recommender
+it started with and no request ever fails for a retrain. Catalog changes are applied
+from the Redis change log whenever the revision read in a request's pipeline moves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+
+from models.bundle import Bundle, load_bundle, newest_bundle_path
+from models.catalog import CatalogView
+from models.recommend import Recommender
+from state import catalog as catalog_store
+from state import keys
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(self, redis: Redis, models_dir: Path, poll_seconds: float) -> None:
+        self._redis = redis
+        self._models_dir = models_dir
+        self._poll_seconds = poll_seconds
+        self._live_items: dict[str, dict[str, Any]] = {}
+        self._catalog_position = "0-0"
+        self._catalog_rev: str | None = None
+        self._catalog_lock = asyncio.Lock()
+        self._watcher: asyncio.Task[None] | None = None
+        self.recommender: Recommender | None = None
+        self.bundle_path: Path | None = None
+
+    @property
+    def model_version(self) -> str | None:
+        return self.recommender.bundle.version if self.recommender else None
+
+    async def start(self) -> None:
+        await self._load_catalog()
+        await self.reload_if_newer()
+        self._watcher = asyncio.create_task(self._watch_models())
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+
+    async def reload_if_newer(self) -> bool:
+        """Load and switch to the newest complete bundle if it is not the one served."""
+        newest = newest_bundle_path(self._models_dir)
+        if newest is None or newest == self.bundle_path:
+            return False
+        bundle = await asyncio.to_thread(load_bundle, newest)
+        self.recommender = Recommender(bundle, self._view_for(bundle))
+        self.bundle_path = newest
+        log.info("serving model %s (%d items)", bundle.version, bundle.n_items)
+        return True
+
+    async def sync_catalog(self, rev: str | None) -> None:
+        """Apply catalog changes if the revision seen in Redis moved since the last sync."""
+        if rev == self._catalog_rev:
+            return
+        async with self._catalog_lock:
+            if rev == self._catalog_rev:
+                return
+            position, changed = await catalog_store.changes_since(
+                self._redis, self._catalog_position
+            )
+            if changed is None:  # fell behind the capped log: start over
+                await self._load_catalog()
+                return
+            self._apply(changed)
+            self._catalog_position, self._catalog_rev = position, rev
+
+    def apply_items(self, items: list[dict[str, Any]]) -> None:
+        """Apply items this process just wrote, ahead of reading them back from the log."""
+        self._apply(items)
+
+    def item(self, item_id: str) -> dict[str, Any] | None:
+        """An item as currently known: live catalog over the bundle's copy."""
+        if item_id in self._live_items:
+            return self._live_items[item_id]
+        if self.recommender is not None:
+            index = self.recommender.bundle.index_of.get(item_id)
+            if index is not None:
+                return self.recommender.catalog.items[index]
+        return None
+
+    async def _load_catalog(self) -> None:
+        rev = _text_or_none(await self._redis.get(keys.CATALOG_REV))
+        position, items = await catalog_store.all_items(self._redis)
+        self._live_items = {item["item_id"]: item for item in items}
+        self._catalog_position, self._catalog_rev = position, rev
+        if self.recommender is not None:
+            self.recommender.catalog = self._view_for(self.recommender.bundle)
+
+    def _apply(self, items: list[dict[str, Any]]) -> None:
+        recommender = self.recommender
+        for item in items:
+            self._live_items[item["item_id"]] = item
+            if recommender is not None:
+                index = recommender.bundle.index_of.get(item["item_id"])
+                if index is not None:
+                    recommender.catalog.update(index, item)
+
+    def _view_for(self, bundle: Bundle) -> CatalogView:
+        view = CatalogView.from_items(bundle.items)
+        for item_id, item in self._live_items.items():
+            index = bundle.index_of.get(item_id)
+            if index is not None:
+                view.update(index, item)
+        return view
+
+    async def _watch_models(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_seconds)
+            try:
+                await self.reload_if_newer()
+            except Exception:
+                log.exception(
+                    "could not load the newest bundle; still serving %s", self.model_version
+                )
+
+
+def _text_or_none(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value

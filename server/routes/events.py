@@ -1,0 +1,90 @@
+"""POST /v1/events: one event or a batch, validated whole, stored atomically."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from models.events import Event
+from server.auth import PublicKey
+from server.errors import ApiError, describe_validation_errors
+from server.responses import JSONResponse
+from server.schemas import EventsAccepted, EventsBatch
+
+router = APIRouter(tags=["events"])
+
+_BODY_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/Event"},
+                        {"$ref": "#/components/schemas/EventsBatch"},
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/v1/events",
+    status_code=202,
+    response_model=EventsAccepted,
+    openapi_extra=_BODY_SCHEMA,
+    summary="Record behaviour events",
+)
+async def post_events(request: Request, _: PublicKey) -> Response:
+    """Validates every event before storing any: one bad event rejects the request."""
+    settings = request.app.state.settings
+    raw = _event_list(await request.body(), settings.max_events_per_request)
+    events = [_validate(index, row) for index, row in enumerate(raw)]
+    result = await request.app.state.event_store.ingest(events)
+    return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates}, 202)
+
+
+def _event_list(body: bytes, limit: int) -> list[Any]:
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc.msg}") from None
+    if isinstance(payload, dict) and "events" in payload:
+        if set(payload) != {"events"} or not isinstance(payload["events"], list):
+            raise ApiError(422, "invalid_request", 'a batch is {"events": [...]} and nothing else')
+        events: list[Any] = payload["events"]
+    elif isinstance(payload, dict):
+        events = [payload]
+    else:
+        raise ApiError(422, "invalid_request", 'send one event object or {"events": [...]}')
+    if not events:
+        raise ApiError(422, "invalid_request", "the batch holds no events")
+    if len(events) > limit:
+        raise ApiError(
+            413, "too_many_events", f"a batch holds at most {limit} events, got {len(events)}"
+        )
+    return events
+
+
+def _validate(index: int, row: Any) -> Event:
+    try:
+        return Event.model_validate(row)
+    except ValidationError as exc:
+        details = describe_validation_errors(list(exc.errors()))
+        first = details[0]
+        raise ApiError(
+            422,
+            "invalid_event",
+            f"event {index}: {first['field'] or 'event'}: {first['message']}",
+            index=index,
+            details=details,
+        ) from None
+
+
+__all__ = ["EventsBatch", "router"]

@@ -1,0 +1,53 @@
+"""Personal recommendations per placement, trending, and batches for email renderers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from models.events import MAX_ID_LENGTH
+from models.recommend import Filters
+from server.auth import PublicKey, SecretKey
+from server.recommending import respond
+from server.responses import JSONResponse
+from server.schemas import BatchRequest, BatchResponse, RecommendationQuery, RecommendationResponse
+
+router = APIRouter(tags=["recommendations"])
+
+
+@router.get(
+    "/v1/recommendations",
+    response_model=RecommendationResponse,
+    summary="Recommendations for a visitor and placement",
+)
+async def recommendations(
+    request: Request, query: Annotated[RecommendationQuery, Query()], _: PublicKey
+) -> Response:
+    """Folds the visitor's latest interactions into the model in this very request."""
+    return JSONResponse(await request.app.state.recommendations.answer(query))
+
+
+@router.post(
+    "/v1/recommendations/batch",
+    response_model=BatchResponse,
+    summary="Recommendations for many recipients at once",
+)
+async def batch(request: Request, body: BatchRequest, _: SecretKey) -> Response:
+    service = request.app.state.recommendations
+    results = await asyncio.gather(*(service.answer(query) for query in body.requests))
+    return JSONResponse({"results": results})
+
+
+@router.get("/v1/trending", response_model=RecommendationResponse, summary="Trending items")
+async def trending(
+    request: Request,
+    _: PublicKey,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    category: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
+) -> Response:
+    recommender = await request.app.state.recommendations.current()
+    ranked = recommender.trending(Filters(category=category), limit)
+    return JSONResponse(respond(recommender, "home", "trending", ranked))

@@ -1,0 +1,89 @@
+"""Request and response shapes of the public API, as the OpenAPI document shows them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+
+from models.events import MAX_TEXT_LENGTH, Event, Identifier
+
+MAX_EXCLUDE = 200
+
+
+class Placement(StrEnum):
+    HOME = "home"
+    PRODUCT = "product"
+    CART = "cart"
+    POST_PURCHASE = "post_purchase"
+    EMAIL = "email"
+
+
+class EventsBatch(BaseModel):
+    events: list[Event] = Field(max_length=1000)
+
+
+class EventsAccepted(BaseModel):
+    accepted: int
+    duplicates: int
+
+
+class CatalogItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: Identifier
+    title: Annotated[str, StringConstraints(max_length=MAX_TEXT_LENGTH)] | None = None
+    category: Identifier | None = None
+    price: float | None = Field(default=None, ge=0, le=1e7, allow_inf_nan=False)
+    url: HttpUrl | None = None
+    image_url: HttpUrl | None = None
+    in_stock: bool | None = None
+    tags: list[Identifier] | None = Field(default=None, max_length=50)
+    attributes: dict[str, Any] | None = Field(default=None, max_length=50)
+
+
+class ItemsUpsert(BaseModel):
+    items: list[CatalogItem] = Field(min_length=1, max_length=1000)
+
+
+class ItemsUpserted(BaseModel):
+    upserted: int
+
+
+class RecommendationQuery(BaseModel):
+    """One recommendation request; the query string of GET and an entry of a batch."""
+
+    visitor_id: Identifier | None = None
+    placement: Placement = Placement.HOME
+    item_id: Identifier | None = None
+    limit: int = Field(default=10, ge=1, le=100)
+    category: Identifier | None = None
+    exclude: list[Identifier] = Field(default_factory=list, max_length=MAX_EXCLUDE)
+
+
+class RecommendedItem(BaseModel):
+    item_id: str
+    score: float
+    reason: str
+    title: str | None = None
+    category: str | None = None
+    price: float | None = None
+    url: str | None = None
+    image_url: str | None = None
+
+
+class RecommendationResponse(BaseModel):
+    recommendation_id: str
+    placement: str
+    model_version: str
+    strategy: str = Field(description="personal, similar, bought_together or trending")
+    items: list[RecommendedItem]
+
+
+class BatchRequest(BaseModel):
+    requests: list[RecommendationQuery] = Field(min_length=1, max_length=1000)
+
+
+class BatchResponse(BaseModel):
+    results: list[RecommendationResponse]

@@ -1,0 +1,61 @@
+"""The one settings object for the server, the worker and the offline jobs.
+
+Every knob is read from the environment (or a `.env` file) so that the same code runs
+on a laptop with the embedded Valkey and in production against Redis Cluster.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None, description="Redis or Redis Cluster URL; unset starts the embedded Valkey."
+    )
+    data_dir: Path = Path("var/data")
+    models_dir: Path = Path("var/models")
+    embedded_redis_port: int = 6390
+
+    public_api_keys: CommaList = []
+    secret_api_keys: CommaList = []
+    api_keys_file: Path | None = None
+    cors_origins: CommaList = []
+    campaigns_file: Path | None = None
+
+    # Behaviour state kept per visitor; caps keep memory per visitor bounded.
+    stream_max_len: int = 1_000_000
+    recent_interactions_cap: int = 100
+    dedup_ttl_seconds: int = 7 * 24 * 3600
+
+    # Request limits: a hostile or broken client must not exhaust the server.
+    max_body_bytes: int = 1_000_000
+    max_events_per_request: int = 1000
+    max_items_per_request: int = 1000
+
+    # Serving.
+    model_poll_seconds: float = 2.0
+    exclude_purchased: bool = True
+    workers: int = 1
+
+    @field_validator("public_api_keys", "secret_api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

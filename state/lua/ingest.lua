@@ -1,0 +1,130 @@
+-- Apply a batch of validated events atomically: dedup, identity linking, profile updates,
+-- stream append. Python turns each event into an "op" (see state/ingest.py); this script
+-- only applies ops, so business rules stay in Python. Key templates arrive in ARGV so
+-- that state/keys.py remains the only place key names are spelled.
+local p = cjson.decode(ARGV[1])
+local T = p.templates
+
+local function key(kind, person) return string.format(T[kind], person) end
+
+local function keep_max(k, field, value)
+  local current = tonumber(redis.call('HGET', k, field))
+  if not current or value > current then redis.call('HSET', k, field, value) return true end
+  return false
+end
+
+local function keep_min(k, field, value)
+  local current = tonumber(redis.call('HGET', k, field))
+  if not current or value < current then redis.call('HSET', k, field, value) end
+end
+
+-- Fold an anonymous visitor's state into the customer it turned out to be.
+local function merge(from, to)
+  local entries = redis.call('LRANGE', key('recent', from), 0, -1)
+  for i = #entries, 1, -1 do redis.call('LPUSH', key('recent', to), entries[i]) end
+  if #entries > 0 then redis.call('LTRIM', key('recent', to), 0, p.recent_cap - 1) end
+  local cart = redis.call('HGETALL', key('cart', from))
+  for i = 1, #cart, 2 do redis.call('HINCRBY', key('cart', to), cart[i], cart[i + 1]) end
+  for _, kind in ipairs({'wishlist', 'purchased', 'orders'}) do
+    if redis.call('EXISTS', key(kind, from)) == 1 then
+      redis.call('SUNIONSTORE', key(kind, to), key(kind, to), key(kind, from))
+    end
+  end
+  local flat = redis.call('HGETALL', key('profile', from))
+  local old = {}
+  for i = 1, #flat, 2 do old[flat[i]] = flat[i + 1] end
+  local target = key('profile', to)
+  for field, value in pairs(old) do
+    if field == 'orders' or field == 'events' then redis.call('HINCRBY', target, field, value)
+    elseif field == 'ltv' then redis.call('HINCRBYFLOAT', target, field, value)
+    elseif field == 'first_seen' then keep_min(target, field, tonumber(value))
+    elseif field == 'last_seen' then keep_max(target, field, tonumber(value))
+    elseif field == 'last_order_at' then
+      if keep_max(target, field, tonumber(value)) and old.last_order_id then
+        redis.call('HSET', target, 'last_order_id', old.last_order_id)
+      end
+    elseif field ~= 'last_order_id' then redis.call('HSETNX', target, field, value)
+    end
+  end
+  for kind, _ in pairs(T) do
+    if kind ~= 'visitors' then redis.call('DEL', key(kind, from)) end
+  end
+end
+
+local function resolve_person(op)
+  local link = string.format(p.link, op.visitor)
+  local linked = redis.call('GET', link)
+  if not op.customer then
+    if linked then return string.format(p.customer_person, linked) end
+    return string.format(p.visitor_person, op.visitor)
+  end
+  local person = string.format(p.customer_person, op.customer)
+  if linked ~= op.customer then
+    if not linked then merge(string.format(p.visitor_person, op.visitor), person) end
+    redis.call('SET', link, op.customer)
+    redis.call('SADD', key('visitors', person), op.visitor)
+  end
+  return person
+end
+
+local function apply(op, person)
+  local profile = key('profile', person)
+  keep_min(profile, 'first_seen', op.ts)
+  keep_max(profile, 'last_seen', op.ts)
+  redis.call('HINCRBY', profile, 'events', 1)
+  if op.customer then redis.call('HSET', profile, 'customer_id', op.customer) end
+  if op.recent then
+    for _, entry in ipairs(op.recent) do redis.call('LPUSH', key('recent', person), entry) end
+    redis.call('LTRIM', key('recent', person), 0, p.recent_cap - 1)
+  end
+  if op.cart_add then
+    for item, quantity in pairs(op.cart_add) do redis.call('HINCRBY', key('cart', person), item, quantity) end
+  end
+  if op.cart_remove then
+    for item, quantity in pairs(op.cart_remove) do
+      if redis.call('HINCRBY', key('cart', person), item, -quantity) <= 0 then
+        redis.call('HDEL', key('cart', person), item)
+      end
+    end
+  end
+  if op.wishlist then
+    for _, item in ipairs(op.wishlist) do redis.call('SADD', key('wishlist', person), item) end
+  end
+  if op.purchase then
+    for _, item in ipairs(op.purchase.items) do
+      redis.call('SADD', key('purchased', person), item)
+      redis.call('HDEL', key('cart', person), item)
+    end
+    local new_order = true
+    if op.purchase.order_id then
+      new_order = redis.call('SADD', key('orders', person), op.purchase.order_id) == 1
+    end
+    if new_order then
+      redis.call('HINCRBY', profile, 'orders', 1)
+      redis.call('HINCRBYFLOAT', profile, 'ltv', op.purchase.value)
+      if keep_max(profile, 'last_order_at', op.ts) and op.purchase.order_id then
+        redis.call('HSET', profile, 'last_order_id', op.purchase.order_id)
+      end
+    end
+  end
+  if op.profile then
+    for field, value in pairs(op.profile) do redis.call('HSET', profile, field, value) end
+  end
+end
+
+local accepted, duplicates = 0, 0
+for _, op in ipairs(p.ops) do
+  local fresh = true
+  if op.event_id then
+    fresh = redis.call('SET', string.format(p.dedup, op.event_id), '1', 'NX', 'EX', p.dedup_ttl)
+  end
+  if fresh then
+    accepted = accepted + 1
+    local person = resolve_person(op)
+    apply(op, person)
+    redis.call('XADD', p.stream, 'MAXLEN', '~', p.stream_max_len, '*', 'person', person, 'event', op.record)
+  else
+    duplicates = duplicates + 1
+  end
+end
+return {accepted, duplicates}

@@ -1,0 +1,1 @@
+"""Encore test suite."""

@@ -1,0 +1,112 @@
+"""`load` and `export`: moving history between event files and Redis.
+
+`load` stores events through the very ingest path the API uses, so a backfilled
+profile is exactly what live traffic would have built. `export` writes the behaviour
+stream back out as an events file for training.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from tqdm import tqdm
+
+from models.events import Event
+from settings import Settings
+from state import catalog as catalog_store
+from state import keys
+from state.connection import connect, redis_url_or_embedded
+from state.ingest import EventStore
+from training.datafiles import read_catalog, read_events, write_jsonl
+
+log = logging.getLogger(__name__)
+BATCH = 1000
+
+
+def load_history(
+    settings: Settings, events_path: Path, catalog_path: Path | None
+) -> dict[str, int]:
+    return _with_redis(settings, lambda redis: _load(redis, settings, events_path, catalog_path))
+
+
+def export_history(settings: Settings, out: Path) -> int:
+    return _with_redis(settings, lambda redis: _export(redis, out))
+
+
+def _with_redis(settings: Settings, job: Any) -> Any:
+    url, embedded = redis_url_or_embedded(settings)
+
+    async def run() -> Any:
+        redis = connect(url)
+        try:
+            return await job(redis)
+        finally:
+            await redis.aclose()
+
+    try:
+        return asyncio.run(run())
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+async def _load(
+    redis: Redis, settings: Settings, events_path: Path, catalog_path: Path | None
+) -> dict[str, int]:
+    counts = {"items": 0, "accepted": 0, "duplicates": 0, "rejected": 0}
+    if catalog_path is not None:
+        items = read_catalog(catalog_path)
+        for batch in _batches(tqdm(items, desc="loading catalog", unit="item")):
+            counts["items"] += await catalog_store.upsert_items(redis, batch)
+    store = EventStore(redis, settings)
+    rows = tqdm(read_events(events_path), desc="loading events", unit="ev", unit_scale=True)
+    for batch in _batches(rows):
+        events = list(_valid_events(batch, counts))
+        result = await store.ingest(events)
+        counts["accepted"] += result.accepted
+        counts["duplicates"] += result.duplicates
+    return counts
+
+
+def _valid_events(rows: list[dict[str, Any]], counts: dict[str, int]) -> Iterator[Event]:
+    for row in rows:
+        try:
+            yield Event.model_validate(row)
+        except ValidationError as exc:
+            counts["rejected"] += 1
+            log.warning(
+                "skipping an invalid event %s: %s", row.get("event_id"), exc.errors()[0]["msg"]
+            )
+
+
+async def _export(redis: Redis, out: Path) -> int:
+    rows = [row async for row in _stream_rows(redis)]
+    return write_jsonl(out, rows)
+
+
+async def _stream_rows(redis: Redis) -> AsyncIterator[dict[str, Any]]:
+    position = "-"
+    total = await redis.xlen(keys.EVENTS_STREAM)
+    with tqdm(total=total, desc="exporting events", unit="ev", unit_scale=True) as bar:
+        while True:
+            entries = await redis.xrange(keys.EVENTS_STREAM, min=position, count=BATCH)
+            if not entries:
+                return
+            for _, fields in entries:
+                yield orjson.loads((fields or {})["event"])
+            bar.update(len(entries))
+            position = f"({entries[-1][0]!s}"
+
+
+def _batches(rows: Iterable[Any]) -> Iterator[list[Any]]:
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, BATCH)):
+        yield batch
