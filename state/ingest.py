@@ -25,7 +25,7 @@ from state import keys
 from state.interactions import encode_interaction
 
 SIGNUP_PROFILE_FIELDS = ("birthday", "email_opt_in", "sms_opt_in")
-_SCRIPT = resources.files("state").joinpath("lua/ingest.lua").read_text()
+_SCRIPT = resources.files("state").joinpath("ingest.lua").read_text()
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
-# implicit's ALS runs its own threads; a threaded BLAS underneath only fights them.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-
 import argparse
 import json
 import logging

@@ -62,19 +62,22 @@ def train_bundle(
 def fit_als(data: Interactions, params: AlsParams) -> tuple[np.ndarray, np.ndarray]:
     """Fit implicit ALS; return item factors and YtY + reg*I for serving-side fold-in."""
     from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
 
     matrix = data.person_items.copy()
     matrix.data = confidence(matrix.data)
-    model = AlternatingLeastSquares(
-        factors=params.factors,
-        regularization=params.regularization,
-        iterations=params.iterations,
-        alpha=1.0,
-        random_state=params.seed,
-        calculate_training_loss=False,
-    )
-    with tqdm(total=params.iterations, desc="fitting ALS", unit="it") as bar:
-        model.fit(matrix, show_progress=False, callback=lambda *_: bar.update(1))
+    # implicit parallelises over users itself; a threaded BLAS underneath only fights it.
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=params.factors,
+            regularization=params.regularization,
+            iterations=params.iterations,
+            alpha=1.0,
+            random_state=params.seed,
+            calculate_training_loss=False,
+        )
+        with tqdm(total=params.iterations, desc="fitting ALS", unit="it") as bar:
+            model.fit(matrix, show_progress=False, callback=lambda *_: bar.update(1))
     item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
     gram = item_factors.T.astype(np.float64) @ item_factors + params.regularization * np.eye(
         params.factors

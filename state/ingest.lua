@@ -1,5 +1,5 @@
 -- Apply a batch of validated events atomically: dedup, identity linking, profile updates,
--- stream append. Python turns each event into an "op" (see state/ingest.py); this script
+-- stream append. Python turns each event into an "op" (see ingest.py beside it); this script
 -- only applies ops, so business rules stay in Python. Key templates arrive in ARGV so
 -- that state/keys.py remains the only place key names are spelled.
 local p = cjson.decode(ARGV[1])

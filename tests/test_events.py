@@ -1,0 +1,209 @@
+"""POST /v1/events: storage, idempotency, atomicity, identity linking and bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from state import keys
+from tests.conftest import PUBLIC, SECRET
+from tests.helpers import send
+
+
+def profile(client: TestClient, visitor_id: str) -> dict[str, Any]:
+    response = client.get(f"/v1/visitors/{visitor_id}", headers=SECRET)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_an_event_is_stored_in_the_stream_and_the_profile(
+    client: TestClient, redis_client: redis.Redis, visitor_id: str
+) -> None:
+    before = redis_client.xlen(keys.EVENTS_STREAM)
+    assert send(client, {"type": "view", "visitor_id": visitor_id, "item_id": "i000001"}) == {
+        "accepted": 1,
+        "duplicates": 0,
+    }
+    assert redis_client.xlen(keys.EVENTS_STREAM) == before + 1
+    shown = profile(client, visitor_id)
+    assert shown["events"] == 1
+    assert [x["item_id"] for x in shown["recent_items"]] == ["i000001"]
+
+
+def test_the_same_event_id_counts_once(
+    client: TestClient, redis_client: redis.Redis, visitor_id: str
+) -> None:
+    purchase = {
+        "event_id": f"{visitor_id}-order",
+        "type": "purchase",
+        "visitor_id": visitor_id,
+        "order_id": "o-1",
+        "items": [{"item_id": "i000002", "quantity": 2, "price": 25.0}],
+    }
+    before = redis_client.xlen(keys.EVENTS_STREAM)
+    assert send(client, purchase) == {"accepted": 1, "duplicates": 0}
+    assert send(client, purchase) == {"accepted": 0, "duplicates": 1}
+    assert send(client, purchase, purchase) == {"accepted": 0, "duplicates": 2}
+    assert redis_client.xlen(keys.EVENTS_STREAM) == before + 1
+    shown = profile(client, visitor_id)
+    assert (shown["orders"], shown["lifetime_value"], shown["events"]) == (1, 50.0, 1)
+
+
+def test_a_batch_with_one_invalid_event_stores_nothing(
+    client: TestClient, redis_client: redis.Redis, visitor_id: str
+) -> None:
+    before = redis_client.xlen(keys.EVENTS_STREAM)
+    batch = [{"type": "view", "visitor_id": visitor_id, "item_id": f"i{n:06d}"} for n in range(3)]
+    batch.append({"type": "view", "visitor_id": visitor_id})  # a view must name its item
+    response = client.post("/v1/events", json={"events": batch}, headers=PUBLIC)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_event"
+    assert error["index"] == 3
+    assert "event 3" in error["message"]
+    assert redis_client.xlen(keys.EVENTS_STREAM) == before
+    assert client.get(f"/v1/visitors/{visitor_id}", headers=SECRET).status_code == 404
+
+
+def test_cart_wishlist_and_purchase_shape_the_profile(client: TestClient, visitor_id: str) -> None:
+    send(
+        client,
+        {"type": "add_to_cart", "visitor_id": visitor_id, "item_id": "i000010"},
+        {"type": "add_to_cart", "visitor_id": visitor_id, "item_id": "i000011"},
+        {"type": "add_to_cart", "visitor_id": visitor_id, "item_id": "i000011"},
+        {"type": "remove_from_cart", "visitor_id": visitor_id, "item_id": "i000010"},
+        {"type": "wishlist_add", "visitor_id": visitor_id, "item_id": "i000012"},
+    )
+    assert profile(client, visitor_id)["cart"] == {"i000011": 2}
+    send(
+        client,
+        {
+            "type": "purchase",
+            "visitor_id": visitor_id,
+            "order_id": "o-2",
+            "timestamp": "2026-01-05T10:00:00Z",
+            "items": [{"item_id": "i000011", "quantity": 2, "price": 30.0}],
+        },
+        {
+            "type": "purchase",
+            "visitor_id": visitor_id,
+            "order_id": "o-3",
+            "timestamp": "2026-02-01T10:00:00Z",
+            "value": 20.0,
+            "items": [{"item_id": "i000013"}],
+        },
+    )
+    shown = profile(client, visitor_id)
+    assert shown["cart"] == {}
+    assert shown["wishlist"] == ["i000012"]
+    assert shown["purchased"] == ["i000011", "i000013"]
+    assert shown["orders"] == 2
+    assert (shown["lifetime_value"], shown["average_order_value"]) == (80.0, 40.0)
+    assert shown["last_order_id"] == "o-3"
+
+
+def test_an_anonymous_history_merges_into_the_customer(client: TestClient, visitor_id: str) -> None:
+    customer = f"c-{visitor_id}"
+    other_device = f"{visitor_id}-phone"
+    send(
+        client,
+        {"type": "view", "visitor_id": visitor_id, "item_id": "i000020"},
+        {"type": "add_to_cart", "visitor_id": visitor_id, "item_id": "i000020"},
+    )
+    send(client, {"type": "signup", "visitor_id": visitor_id, "customer_id": customer,
+                  "properties": {"email_opt_in": True}})  # fmt: skip
+    send(client, {"type": "view", "visitor_id": other_device, "item_id": "i000021"})
+    send(client, {"type": "view", "visitor_id": other_device, "customer_id": customer,
+                  "item_id": "i000022"})  # fmt: skip
+    # Later events carrying only the visitor id still land on the customer.
+    send(client, {"type": "view", "visitor_id": visitor_id, "item_id": "i000023"})
+
+    laptop, phone = profile(client, visitor_id), profile(client, other_device)
+    assert laptop["customer_id"] == phone["customer_id"] == customer
+    assert laptop["recent_items"] == phone["recent_items"]
+    assert {x["item_id"] for x in laptop["recent_items"]} == {
+        "i000020",
+        "i000021",
+        "i000022",
+        "i000023",
+    }
+    assert laptop["cart"] == {"i000020": 1}
+    assert laptop["email_opt_in"] is True
+    assert laptop["events"] == 6
+
+
+def test_a_visitor_never_seen_is_404(client: TestClient, visitor_id: str) -> None:
+    response = client.get(f"/v1/visitors/{visitor_id}", headers=SECRET)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "visitor_not_found"
+
+
+def _view(visitor_id: str, **overrides: Any) -> dict[str, Any]:
+    return {"type": "view", "visitor_id": visitor_id, "item_id": "i000001", **overrides}
+
+
+BAD_BODIES: dict[str, tuple[Any, int]] = {
+    "unknown type": ({"type": "teleport", "visitor_id": "v", "item_id": "i"}, 422),
+    "missing visitor_id": ({"type": "view", "item_id": "i"}, 422),
+    "negative price": (
+        {"type": "purchase", "visitor_id": "v", "items": [{"item_id": "i", "price": -5}]},
+        422,
+    ),
+    "absurdly long id": (_view("v" * 10_000), 422),
+    "control characters in an id": (_view("a\x00b"), 422),
+    "braces in an id": (_view("{other}"), 422),
+    "wrong-typed visitor_id": (_view(12345), 422),  # type: ignore[arg-type]
+    "wrong-typed items": ({"type": "purchase", "visitor_id": "v", "items": "lots"}, 422),
+    "unknown field": (_view("v", colour="red"), 422),
+    "future timestamp": (_view("v", timestamp="2999-01-01T00:00:00Z"), 422),
+    "bad timestamp": (_view("v", timestamp="yesterday-ish"), 422),
+    "nan value": ({"type": "review", "visitor_id": "v", "item_id": "i", "value": "NaN"}, 422),
+    "a bare list": ([_view("v")], 422),
+    "an empty batch": ({"events": []}, 422),
+    "a batch with extra keys": ({"events": [_view("v")], "also": 1}, 422),
+    "1001 events": ({"events": [_view(f"v{n}") for n in range(1001)]}, 413),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_BODIES))
+def test_bad_input_gets_a_json_4xx_and_stores_nothing(
+    case: str, client: TestClient, redis_client: redis.Redis
+) -> None:
+    body, status = BAD_BODIES[case]
+    before = redis_client.xlen(keys.EVENTS_STREAM)
+    response = client.post("/v1/events", json=body, headers=PUBLIC)
+    assert response.status_code == status, response.text
+    assert set(response.json()["error"]) >= {"code", "message"}
+    assert redis_client.xlen(keys.EVENTS_STREAM) == before
+
+
+@pytest.mark.parametrize(
+    "raw", [b"{not json", b"", b"\xff\xfe", b'{"type": "view", "visitor_id": '], ids=repr
+)
+def test_malformed_json_is_a_400(client: TestClient, raw: bytes) -> None:
+    response = client.post(
+        "/v1/events", content=raw, headers={**PUBLIC, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
+
+
+def test_a_body_over_one_megabyte_is_refused(client: TestClient, redis_client: redis.Redis) -> None:
+    before = redis_client.xlen(keys.EVENTS_STREAM)
+    padding = "x" * 1_100_000
+    body = {"type": "search", "visitor_id": "v", "query": padding}
+    response = client.post("/v1/events", json=body, headers=PUBLIC)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+    def chunks() -> Any:  # no Content-Length: the limit must still hold
+        for _ in range(12):
+            yield b" " * 100_000
+
+    response = client.post("/v1/events", content=chunks(), headers=PUBLIC)
+    assert response.status_code == 413
+    assert redis_client.xlen(keys.EVENTS_STREAM) == before

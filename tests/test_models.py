@@ -1,0 +1,76 @@
+"""The shared model code: fold-in maths, bundle format and ranking rules."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+from threadpoolctl import threadpool_limits
+
+from models.bundle import Bundle, load_bundle, newest_bundle_path, save_bundle
+from models.catalog import CatalogView
+from models.foldin import fold_in_user
+from models.recommend import Filters, Interaction, Recommender, VisitorHistory
+from models.weights import confidence, recency_decay
+
+
+def test_fold_in_matches_implicits_own_user_solve() -> None:
+    rng = np.random.default_rng(3)
+    weights = sp.random(200, 120, density=0.05, format="csr", dtype=np.float32, random_state=rng)
+    weights.data = confidence(weights.data * 5)
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=16, regularization=0.1, iterations=4, random_state=1
+        )
+        model.fit(weights, show_progress=False)
+    factors = model.item_factors
+    gram = (factors.T @ factors + 0.1 * np.eye(16)).astype(np.float32)
+    for user in (0, 17, 111):
+        row = weights[user]
+        expected = model.recalculate_user(0, row)
+        ours = fold_in_user(gram, factors, row.indices.astype(np.int64), row.data)
+        np.testing.assert_allclose(ours, expected, rtol=1e-3, atol=1e-4)
+
+
+def test_recency_halves_weight_every_half_life() -> None:
+    day = 86_400.0
+    decay = recency_decay([0.0, 60 * day, 120 * day, -5 * day])
+    np.testing.assert_allclose(decay, [1.0, 0.5, 0.25, 1.0], rtol=1e-6)
+
+
+def test_bundles_round_trip_and_the_newest_complete_one_wins(
+    bundle: Bundle, tmp_path: Path
+) -> None:
+    first = save_bundle(bundle, tmp_path)
+    loaded = load_bundle(first)
+    np.testing.assert_array_equal(loaded.item_factors, bundle.item_factors)
+    assert loaded.items == bundle.items
+    assert loaded.manifest["rows"] == bundle.manifest["rows"]
+    (tmp_path / ".staging-99999999T999999999999Z-000000").mkdir()
+    assert newest_bundle_path(tmp_path) == first
+
+
+def test_ranking_drops_unavailable_blocked_and_filtered_items(bundle: Bundle) -> None:
+    view = CatalogView.from_items(bundle.items)
+    recommender = Recommender(bundle, view)
+    now = time.time()
+    history = VisitorHistory(
+        interactions=[Interaction(bundle.items[i]["item_id"], "view", now) for i in (0, 1, 2)],
+        purchased=frozenset({bundle.items[5]["item_id"]}),
+    )
+    baseline = recommender.personal(history, Filters(), 20, now)
+    top = baseline[0].index
+    view.update(top, {"in_stock": False})
+    excluded = bundle.items[baseline[1].index]["item_id"]
+    ranked = recommender.personal(history, Filters(exclude=frozenset({excluded})), 20, now)
+    indices = {r.index for r in ranked}
+    assert len(ranked) == 20
+    assert top not in indices and baseline[1].index not in indices
+    assert not indices & {0, 1, 2, 5}
+    assert all(view.available[i] for i in indices)
+    category = bundle.items[0]["category"]
+    only = recommender.personal(history, Filters(category=category), 10, now)
+    assert {view.category(r.index) for r in only} == {category}
