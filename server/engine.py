@@ -37,6 +37,7 @@ class Engine:
         self._watcher: asyncio.Task[None] | None = None
         self.recommender: Recommender | None = None
         self.bundle_path: Path | None = None
+        self._broken: set[Path] = set()  # bundles that failed to load: not retried
 
     @property
     def model_version(self) -> str | None:
@@ -56,9 +57,13 @@ class Engine:
     async def reload_if_newer(self) -> bool:
         """Load and switch to the newest complete bundle if it is not the one served."""
         newest = newest_bundle_path(self._models_dir)
-        if newest is None or newest == self.bundle_path:
+        if newest is None or newest == self.bundle_path or newest in self._broken:
             return False
-        bundle = await asyncio.to_thread(load_bundle, newest)
+        try:
+            bundle = await asyncio.to_thread(load_bundle, newest)
+        except Exception:
+            self._broken.add(newest)
+            raise
         self.recommender = Recommender(bundle, self._view_for(bundle))
         self.bundle_path = newest
         log.info("serving model %s (%d items)", bundle.version, bundle.n_items)

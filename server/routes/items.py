@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from models.events import MAX_ID_LENGTH
-from models.recommend import Filters
+from models.recommend import Filters, Recommender
 from server.auth import PublicKey, SecretKey
 from server.errors import ApiError
 from server.recommending import respond
@@ -49,7 +49,7 @@ async def similar(
     request: Request, item_id: ItemId, _: PublicKey, limit: Limit = 10, category: Category = None
 ) -> Response:
     recommender = await request.app.state.recommendations.current()
-    index = _model_index(recommender.bundle.index_of, item_id)
+    index = _model_index(recommender, item_id)
     ranked = recommender.similar(index, Filters(category=category), limit)
     return JSONResponse(respond(recommender, "product", "similar", ranked))
 
@@ -63,13 +63,13 @@ async def bought_together(
     request: Request, item_id: ItemId, _: PublicKey, limit: Limit = 10, category: Category = None
 ) -> Response:
     recommender = await request.app.state.recommendations.current()
-    index = _model_index(recommender.bundle.index_of, item_id)
+    index = _model_index(recommender, item_id)
     ranked = recommender.bought_together([index], Filters(category=category), limit)
     return JSONResponse(respond(recommender, "cart", "bought_together", ranked))
 
 
-def _model_index(index_of: dict[str, int], item_id: str) -> int:
-    index = index_of.get(item_id)
+def _model_index(recommender: Recommender, item_id: str) -> int:
+    index = recommender.bundle.index_of.get(item_id)
     if index is None:
         raise ApiError(404, "item_not_found", "the model does not know this item")
     return index

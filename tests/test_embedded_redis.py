@@ -1,0 +1,55 @@
+"""The embedded Valkey keeps acknowledged state across a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+from models.events import Event
+from settings import Settings
+from state.connection import EmbeddedRedis, connect
+from state.ingest import EventStore
+from state.visitors import read_profile
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_state_survives_a_restart_of_the_embedded_server(tmp_path: Path) -> None:
+    port = free_port()
+    purchase = Event(
+        type="purchase",  # type: ignore[arg-type]
+        visitor_id="durable",
+        order_id="o-1",
+        items=[{"item_id": "i1", "quantity": 1, "price": 12.5}],  # type: ignore[list-item]
+    )
+
+    async def write(url: str) -> None:
+        redis = connect(url)
+        await EventStore(redis, Settings()).ingest([purchase])
+        await redis.aclose()
+
+    async def read(url: str) -> dict[str, object] | None:
+        redis = connect(url)
+        try:
+            return await read_profile(redis, "durable")
+        finally:
+            await redis.aclose()
+
+    first = EmbeddedRedis(tmp_path, port)
+    asyncio.run(write(first.start()))
+    first.stop()
+    assert (tmp_path / "valkey").is_dir()
+
+    second = EmbeddedRedis(tmp_path, port)
+    try:
+        profile = asyncio.run(read(second.start()))
+    finally:
+        second.stop()
+    assert profile is not None
+    assert (profile["orders"], profile["lifetime_value"], profile["purchased"]) == (1, 12.5, ["i1"])
