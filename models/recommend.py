@@ -113,17 +113,17 @@ class Recommender:
         anchors = list(dict.fromkeys(item_indices))
         blocked = self._blocked(history or VisitorHistory(), filters) | set(anchors)
         totals: dict[int, float] = {}
-        because: dict[int, int] = {}
+        because: dict[int, tuple[float, int]] = {}  # partner -> (best single score, anchor)
         for anchor in anchors:
             partners, scores = self.bundle.bought_together(anchor)
             for partner, score in zip(partners.tolist(), scores.tolist(), strict=True):
-                if score > totals.get(partner, 0.0):
-                    because[partner] = anchor
                 totals[partner] = totals.get(partner, 0.0) + score
+                if score > because.get(partner, (0.0, anchor))[0]:
+                    because[partner] = (score, anchor)
         order = sorted(totals, key=lambda i: -totals[i])
         keep = self._admissible(np.array(order, dtype=np.int64), filters, blocked)
         return [
-            Recommended(i, totals[i], f"often bought with {self.catalog.title(because[i])}")
+            Recommended(i, totals[i], f"often bought with {self.catalog.title(because[i][1])}")
             for i in keep[:limit].tolist()
         ]
 
@@ -131,11 +131,19 @@ class Recommender:
         self, filters: Filters, limit: int, blocked: set[int] | None = None
     ) -> list[Recommended]:
         """Most popular lately, the fallback for a visitor with no history."""
-        keep = self._admissible(self.bundle.trending, filters, blocked or set())[:limit]
-        score_of = dict(
-            zip(self.bundle.trending.tolist(), self.bundle.trending_scores.tolist(), strict=True)
-        )
-        return [Recommended(i, score_of[i], self._trending_reason(i)) for i in keep.tolist()]
+        order, scores = self.bundle.trending, self.bundle.trending_scores
+        blocked = blocked or set()
+        window = 4 * limit + len(blocked)
+        while True:  # scan a growing prefix: no catalog-sized work per request
+            head = order[:window]
+            positions = np.flatnonzero(self._admissible_mask(head, filters, blocked))[:limit]
+            if len(positions) == limit or window >= len(order):
+                break
+            window *= 4
+        return [
+            Recommended(int(order[p]), float(scores[p]), self._trending_reason(int(order[p])))
+            for p in positions.tolist()
+        ]
 
     def product(
         self, item_index: int, history: VisitorHistory, filters: Filters, limit: int, now: float
