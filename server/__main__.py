@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="default: WORKERS or 1")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # CPU-feature probing noise
     settings = get_settings()
     url, embedded = redis_url_or_embedded(settings)
     if embedded is not None:
