@@ -29,11 +29,42 @@ ITEMS = "items.jsonl"
 ARRAYS = "arrays.npz"
 USER_INDEX = "user_index.faiss"
 SIMILAR_INDEX = "similar_index.faiss"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 VERSION_PATTERN = re.compile(r"^\d{8}T\d{6}\d{6}Z-[0-9a-f]{6}$")
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class SparseRows:
+    """A CSR table of per-item neighbours, best first: bought-together, item-item weights."""
+
+    indptr: IntArray
+    indices: IntArray
+    values: FloatArray
+
+    @classmethod
+    def empty(cls, n_rows: int) -> SparseRows:
+        return cls(np.zeros(n_rows + 1, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
+
+    def row(self, index: int) -> tuple[IntArray, FloatArray]:
+        start, end = self.indptr[index], self.indptr[index + 1]
+        return self.indices[start:end], self.values[start:end]
+
+    def rows(self, indices: IntArray) -> tuple[IntArray, IntArray, FloatArray]:
+        """The rows of `indices` end to end, as (position in `indices`, target, value)."""
+        starts, ends = self.indptr[indices], self.indptr[indices + 1]
+        lengths = ends - starts
+        if lengths.sum() == 0:
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
+        positions = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
+        owners = np.repeat(np.arange(len(indices)), lengths)
+        return owners, self.indices[positions], self.values[positions]
+
+    @property
+    def is_empty(self) -> bool:
+        return len(self.indices) == 0
 
 
 def new_version(now: datetime | None = None) -> str:
@@ -49,13 +80,12 @@ class Bundle:
     version: str
     manifest: dict[str, Any]
     items: list[dict[str, Any]]
-    item_factors: FloatArray
+    item_factors: FloatArray  # ALS item vectors: similar items, and fold-in for "als"
     gram: FloatArray  # YtY + regularisation * I, ready for the fold-in solve
     trending: IntArray  # item indices, most trending first
     trending_scores: FloatArray
-    together_indptr: IntArray  # CSR rows: items bought together with each item
-    together_indices: IntArray
-    together_scores: FloatArray
+    together: SparseRows  # items bought together with each item
+    item_item: SparseRows  # per source item, weights on targets ("ease", "itemknn")
     user_index: faiss.Index  # inner product on raw factors: user-to-item scores
     similar_index: faiss.Index  # inner product on unit factors: item-to-item cosine
     index_of: dict[str, int] = field(init=False)
@@ -70,9 +100,23 @@ class Bundle:
     def n_items(self) -> int:
         return len(self.items)
 
+    @property
+    def model(self) -> str:
+        """Which model ranks personal recommendations: "als", "ease" or "itemknn"."""
+        return str(self.manifest.get("model", "als"))
+
+    @property
+    def half_life_days(self) -> float | None:
+        """Recency half-life the model was trained with (None: no decay)."""
+        value = self.manifest.get("serving", {}).get("half_life_days")
+        return float(value) if value is not None else None
+
+    @property
+    def alpha(self) -> float:
+        return float(self.manifest.get("serving", {}).get("alpha", 8.0))
+
     def bought_together(self, index: int) -> tuple[IntArray, FloatArray]:
-        start, end = self.together_indptr[index], self.together_indptr[index + 1]
-        return self.together_indices[start:end], self.together_scores[start:end]
+        return self.together.row(index)
 
 
 def save_bundle(bundle: Bundle, models_dir: Path) -> Path:
@@ -91,9 +135,12 @@ def save_bundle(bundle: Bundle, models_dir: Path) -> Path:
         gram=bundle.gram,
         trending=bundle.trending,
         trending_scores=bundle.trending_scores,
-        together_indptr=bundle.together_indptr,
-        together_indices=bundle.together_indices,
-        together_scores=bundle.together_scores,
+        together_indptr=bundle.together.indptr,
+        together_indices=bundle.together.indices,
+        together_scores=bundle.together.values,
+        item_item_indptr=bundle.item_item.indptr,
+        item_item_indices=bundle.item_item.indices,
+        item_item_values=bundle.item_item.values,
     )
     save_index(bundle.user_index, staging / USER_INDEX)
     save_index(bundle.similar_index, staging / SIMILAR_INDEX)
@@ -108,7 +155,7 @@ def load_bundle(path: Path) -> Bundle:
     manifest = json.loads((path / MANIFEST).read_text())
     with open(path / ITEMS, "rb") as lines:
         items = [orjson.loads(line) for line in lines]
-    with np.load(path / ARRAYS) as arrays:
+    with np.load(path / ARRAYS, allow_pickle=False) as arrays:
         return Bundle(
             version=manifest["version"],
             manifest=manifest,
@@ -117,24 +164,35 @@ def load_bundle(path: Path) -> Bundle:
             gram=arrays["gram"],
             trending=arrays["trending"],
             trending_scores=arrays["trending_scores"],
-            together_indptr=arrays["together_indptr"],
-            together_indices=arrays["together_indices"],
-            together_scores=arrays["together_scores"],
+            together=SparseRows(
+                arrays["together_indptr"], arrays["together_indices"], arrays["together_scores"]
+            ),
+            item_item=SparseRows(
+                arrays["item_item_indptr"], arrays["item_item_indices"], arrays["item_item_values"]
+            ),
             user_index=load_index(path / USER_INDEX),
             similar_index=load_index(path / SIMILAR_INDEX),
         )
 
 
-def newest_bundle_path(models_dir: Path) -> Path | None:
-    """The newest complete bundle, ignoring staging folders and anything else."""
+def complete_bundles(models_dir: Path) -> list[Path]:
+    """Complete bundles, newest first, ignoring staging folders and anything else."""
     if not models_dir.is_dir():
-        return None
+        return []
     versions = sorted(
-        entry.name
-        for entry in models_dir.iterdir()
-        if VERSION_PATTERN.match(entry.name) and (entry / MANIFEST).is_file()
+        (
+            entry.name
+            for entry in models_dir.iterdir()
+            if VERSION_PATTERN.match(entry.name) and (entry / MANIFEST).is_file()
+        ),
+        reverse=True,
     )
-    return models_dir / versions[-1] if versions else None
+    return [models_dir / version for version in versions]
+
+
+def newest_bundle_path(models_dir: Path) -> Path | None:
+    bundles = complete_bundles(models_dir)
+    return bundles[0] if bundles else None
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -16,7 +16,8 @@ from models.bundle import Bundle
 from models.catalog import CatalogView
 from models.foldin import aggregate_interactions, fold_in_user
 from models.index import search
-from models.weights import confidence, event_weight, recency_decay
+from models.itemitem import score_item_item
+from models.weights import confidence, event_weight, recency_decay, strength
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
@@ -83,13 +84,11 @@ class Recommender:
         seeds, weights = self._seeds(history, now)
         if len(seeds) == 0:
             return self.trending(filters, limit, blocked=self._blocked(history, filters))
-        vector = fold_in_user(
-            self.bundle.gram, self.bundle.item_factors, seeds, confidence(weights)
-        )
         blocked = self._blocked(history, filters) | set(seeds.tolist())
-        ranked = self._top_by_vector(self.bundle.user_index, vector, filters, limit, blocked)
-        explain = self._explainer(history, seeds)
-        results = [Recommended(i, s, explain(i)) for i, s in ranked]
+        if self.bundle.item_item.is_empty:
+            results = self._personal_als(history, seeds, weights, filters, limit, blocked)
+        else:
+            results = self._personal_item_item(history, seeds, weights, filters, limit, blocked)
         return self._backfill(results, filters, limit, blocked)
 
     def similar(
@@ -187,19 +186,68 @@ class Recommender:
         personal = self.personal(history, filters, limit + len(taken), now)
         return first + [r for r in personal if r.index not in taken][: limit - len(first)]
 
+    def _personal_als(
+        self,
+        history: VisitorHistory,
+        seeds: IntArray,
+        weights: FloatArray,
+        filters: Filters,
+        limit: int,
+        blocked: set[int],
+    ) -> list[Recommended]:
+        """ALS: fold the visitor in, then search the item vectors."""
+        bundle = self.bundle
+        vector = fold_in_user(
+            bundle.gram, bundle.item_factors, seeds, confidence(weights, bundle.alpha)
+        )
+        ranked = self._top_by_vector(bundle.user_index, vector, filters, limit, blocked)
+        explain = self._explainer(history, seeds)
+        return [Recommended(i, s, explain(i)) for i, s in ranked]
+
+    def _personal_item_item(
+        self,
+        history: VisitorHistory,
+        seeds: IntArray,
+        weights: FloatArray,
+        filters: Filters,
+        limit: int,
+        blocked: set[int],
+    ) -> list[Recommended]:
+        """EASE or item-kNN: sum the visitor's items' weight rows, as training scores a row."""
+        scored = score_item_item(self.bundle.item_item, seeds, strength(weights))
+        keep = self._admissible_mask(scored.targets, filters, blocked)
+        targets, scores, anchors = scored.targets[keep], scored.scores[keep], scored.anchors[keep]
+        latest = self._latest_types(history)
+        results = []
+        for target, score, anchor in zip(targets[:limit].tolist(), scores[:limit].tolist(),
+                                         anchors[:limit].tolist(), strict=True):  # fmt: skip
+            results.append(Recommended(target, score, self._because(anchor, latest)))
+        return results
+
     def _seeds(self, history: VisitorHistory, now: float) -> tuple[IntArray, FloatArray]:
-        """Bundle indices and summed, decayed weights of the visitor's interactions."""
+        """Bundle indices and summed, decayed weights of the visitor's interactions.
+
+        Cart items whose add_to_cart fell off the capped recent list still count, once.
+        """
         index_of = self.bundle.index_of
         known = [x for x in history.interactions if x.item_id in index_of]
-        known += [Interaction(i, "add_to_cart", now) for i in history.cart if i in index_of]
+        seen = {x.item_id for x in known}
+        known += [
+            Interaction(i, "add_to_cart", now)
+            for i in history.cart
+            if i in index_of and i not in seen
+        ]
         if not known:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         indices = np.fromiter(
             (index_of[x.item_id] for x in known), dtype=np.int64, count=len(known)
         )
         base = np.fromiter((event_weight(x.event_type) for x in known), np.float32, len(known))
-        ages = now - np.fromiter((x.timestamp for x in known), np.float64, len(known))
-        return aggregate_interactions(indices, base * recency_decay(ages))
+        half_life = self.bundle.half_life_days
+        if half_life is not None:
+            ages = now - np.fromiter((x.timestamp for x in known), np.float64, len(known))
+            base = base * recency_decay(ages, half_life)
+        return aggregate_interactions(indices, base)
 
     def _blocked(self, history: VisitorHistory, filters: Filters) -> set[int]:
         index_of = self.bundle.index_of
@@ -255,16 +303,22 @@ class Recommender:
         """Name, for each recommended item, the visitor's item it is most similar to."""
         unit = self.bundle.unit_factors
         seed_vectors = unit[seeds]
-        latest_type: dict[str, str] = {x.item_id: x.event_type for x in history.interactions}
-        latest_type.update({i: "add_to_cart" for i in history.cart})
-        items = self.bundle.items
+        latest = self._latest_types(history)
 
         def explain(index: int) -> str:
-            anchor = int(seeds[int(np.argmax(seed_vectors @ unit[index]))])
-            verb = VERBS.get(latest_type.get(items[anchor]["item_id"], "view"), "viewed")
-            return f"similar to {self.catalog.title(anchor)} you {verb}"
+            return self._because(int(seeds[int(np.argmax(seed_vectors @ unit[index]))]), latest)
 
         return explain
+
+    @staticmethod
+    def _latest_types(history: VisitorHistory) -> dict[str, str]:
+        latest = {x.item_id: x.event_type for x in history.interactions}
+        latest.update({i: "add_to_cart" for i in history.cart})
+        return latest
+
+    def _because(self, anchor: int, latest: dict[str, str]) -> str:
+        verb = VERBS.get(latest.get(self.bundle.items[anchor]["item_id"], "view"), "viewed")
+        return f"similar to {self.catalog.title(anchor)} you {verb}"
 
     def _trending_reason(self, index: int) -> str:
         category = self.catalog.category(index)

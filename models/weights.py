@@ -25,20 +25,28 @@ ALPHA = 8.0
 SECONDS_PER_DAY = 86_400.0
 
 
-def recency_decay(age_seconds: npt.ArrayLike) -> npt.NDArray[np.float32]:
+def recency_decay(
+    age_seconds: npt.ArrayLike, half_life_days: float = RECENCY_HALF_LIFE_DAYS
+) -> npt.NDArray[np.float32]:
     """Halve an interaction's weight every half-life; future timestamps count as now."""
     age_days = np.maximum(np.asarray(age_seconds, dtype=np.float64), 0.0) / SECONDS_PER_DAY
-    return np.power(0.5, age_days / RECENCY_HALF_LIFE_DAYS).astype(np.float32)
+    return np.power(0.5, age_days / half_life_days).astype(np.float32)
 
 
 def event_weight(event_type: str) -> float:
     return EVENT_WEIGHTS.get(event_type, 0.0)
 
 
-def confidence(weight_sum: npt.ArrayLike) -> npt.NDArray[np.float32]:
-    """ALS confidence from summed weights: 1 + alpha * log1p(w).
+def strength(weight_sum: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    """How strongly a person is tied to an item: log1p of the summed, decayed weights.
 
-    The log keeps a hundred views of one item from drowning every other signal, and the
-    leading 1 keeps confidences above one, as the implicit-feedback ALS solve expects.
+    The log keeps a hundred views of one item from drowning every other signal. Item-item
+    models take this as the person's row; ALS turns it into a confidence.
     """
-    return (1.0 + ALPHA * np.log1p(np.asarray(weight_sum, dtype=np.float64))).astype(np.float32)
+    return np.log1p(np.asarray(weight_sum, dtype=np.float64)).astype(np.float32)
+
+
+def confidence(weight_sum: npt.ArrayLike, alpha: float = ALPHA) -> npt.NDArray[np.float32]:
+    """ALS confidence from summed weights: 1 + alpha * strength, always above one,
+    as the implicit-feedback ALS solve expects."""
+    return (1.0 + alpha * strength(weight_sum)).astype(np.float32)

@@ -21,14 +21,14 @@ from models.bundle import Bundle, load_bundle, newest_bundle_path
 from server.app import create_app
 from settings import Settings
 from training.generate import StoreShape, generate_store
-from training.train import AlsParams, train_bundle
+from training.train import TrainOptions, train_bundle
 
 PUBLIC_KEY = "pk_test_public"
 SECRET_KEY = "sk_test_secret"
 PUBLIC = {"X-API-Key": PUBLIC_KEY}
 SECRET = {"X-API-Key": SECRET_KEY}
 TEST_STORE = StoreShape(items=600, visitors=2500, events=80_000, seed=7)
-TEST_ALS = AlsParams(factors=32, iterations=12)
+TEST_TRAINING = TrainOptions(model="als", tune=False)
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +49,9 @@ def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained_models(store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     models = tmp_path_factory.mktemp("models")
-    train_bundle(store_dir / "events.jsonl.gz", store_dir / "catalog.jsonl.gz", models, TEST_ALS)
+    train_bundle(
+        store_dir / "events.jsonl.gz", store_dir / "catalog.jsonl.gz", models, TEST_TRAINING
+    )
     return models
 
 

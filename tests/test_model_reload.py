@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from models.bundle import newest_bundle_path
-from tests.conftest import PUBLIC, TEST_ALS
+from tests.conftest import PUBLIC, TEST_TRAINING
 from training.train import train_bundle
 
 DEADLINE_SECONDS = 30
@@ -40,7 +40,7 @@ def test_retraining_under_traffic_fails_no_request(
     worker.start()
     try:
         new_path = train_bundle(
-            store_dir / "events.jsonl.gz", store_dir / "catalog.jsonl.gz", models_dir, TEST_ALS
+            store_dir / "events.jsonl.gz", store_dir / "catalog.jsonl.gz", models_dir, TEST_TRAINING
         )
         assert newest_bundle_path(models_dir) == new_path
         deadline = time.monotonic() + DEADLINE_SECONDS

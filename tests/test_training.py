@@ -57,7 +57,8 @@ def test_the_bundle_manifest_describes_the_training_run(bundle: Bundle) -> None:
     assert manifest["rows"]["events"] == TEST_STORE.events
     assert manifest["rows"]["items"] == bundle.n_items == TEST_STORE.items
     assert manifest["index"] == "exact"
-    assert manifest["params"]["factors"] == bundle.item_factors.shape[1]
+    assert manifest["model"] == "als"
+    assert manifest["params"]["als"]["factors"] == bundle.item_factors.shape[1]
     first = datetime.fromisoformat(manifest["data_range"]["first"])
     assert first < datetime.fromisoformat(manifest["data_range"]["last"]) <= datetime.now(UTC)
     assert manifest["metrics"]["train_seconds"] > 0

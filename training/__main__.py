@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from settings import get_settings
+from training.algorithms import FITTERS, SERVABLE
+
+ALL_MODELS = tuple(FITTERS)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,8 +39,26 @@ def main(argv: list[str] | None = None) -> None:
     train.add_argument("--events", type=Path, required=True)
     train.add_argument("--catalog", type=Path, required=True)
     train.add_argument("--models-dir", type=Path, default=None, help="default: MODELS_DIR")
-    train.add_argument("--factors", type=int, default=64)
-    train.add_argument("--iterations", type=int, default=15)
+    train.add_argument("--model", choices=["auto", *SERVABLE], default="auto",
+                       help="auto: the best on a validation split")  # fmt: skip
+    train.add_argument("--no-tune", action="store_true", help="default settings, no grid search")
+    train.add_argument("--seed", type=int, default=42)
+
+    evaluation = jobs.add_parser("evaluate", help="offline metrics on a train/test split")
+    evaluation.add_argument("--events", type=Path, required=True)
+    evaluation.add_argument("--catalog", type=Path, required=True)
+    evaluation.add_argument("--out", type=Path, required=True)
+    evaluation.add_argument("--split", choices=["random", "time"], default="random")
+    evaluation.add_argument("--test-fraction", type=float, default=0.25)
+    evaluation.add_argument(
+        "--test-days", type=float, default=None, help="time split: hold out the last N days"
+    )
+    evaluation.add_argument("--seed", type=int, default=42)
+    evaluation.add_argument("--k", default="10,20", help="comma-separated cut-offs")
+    evaluation.add_argument("--models", default=",".join(ALL_MODELS))
+    evaluation.add_argument(
+        "--no-tune", action="store_true", help="default settings, no grid search"
+    )
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
@@ -61,13 +82,28 @@ def main(argv: list[str] | None = None) -> None:
 
         _report({"events": export_history(settings, args.out)})
     elif args.job == "train":
-        from training.train import AlsParams, train_bundle
+        from training.train import TrainOptions, train_bundle
 
-        params = AlsParams(factors=args.factors, iterations=args.iterations)
-        path = train_bundle(
-            args.events, args.catalog, args.models_dir or settings.models_dir, params
+        options = TrainOptions(model=args.model, tune=not args.no_tune, seed=args.seed)
+        models_dir = args.models_dir or settings.models_dir
+        path = train_bundle(args.events, args.catalog, models_dir, options)
+        manifest = json.loads((path / "manifest.json").read_text())
+        _report({"bundle": str(path), "model": manifest["model"], **manifest["rows"]})
+    elif args.job == "evaluate":
+        from training.evaluate import Protocol, evaluate
+
+        protocol = Protocol(
+            split=args.split,
+            test_fraction=args.test_fraction,
+            test_days=args.test_days,
+            seed=args.seed,
+            ks=tuple(int(k) for k in args.k.split(",")),
+            models=tuple(args.models.split(",")),
+            tune=not args.no_tune,
         )
-        _report({"bundle": str(path), **json.loads((path / "manifest.json").read_text())["rows"]})
+        report = evaluate(args.events, args.catalog, protocol, args.out)
+        headline = ("ndcg@10", "precision@10", "recall@20")
+        _report({name: {k: row[k] for k in headline} for name, row in report["models"].items()})
 
 
 def _report(result: Mapping[str, object]) -> None:

@@ -1,9 +1,10 @@
-"""From an event stream to the matrices training needs.
+"""From an event stream to the interaction log and matrices training needs.
 
-One pass over the events collects, per (person, item), the summed, recency-decayed
-weight (the ALS input), per item a recency-weighted popularity (trending), and per
-order its items (bought-together). A person is the customer when the event names one,
-else the visitor, just as the server resolves identities.
+One pass over the events collects every weighted interaction with its time (the log),
+and the items of each multi-item order. The log can be split by user or by time for
+evaluation; a split is then turned into the person x item matrix of summed,
+recency-decayed weights that every model trains on. A person is the customer when the
+event names one, else the visitor, merged as the server merges identities.
 """
 
 from __future__ import annotations
@@ -23,16 +24,65 @@ from training.datafiles import parse_timestamp
 
 TRENDING_HALF_LIFE_DAYS = 7.0
 
+IntArray = npt.NDArray[np.int64]
+
 
 @dataclass
-class Interactions:
-    person_items: sp.csr_matrix  # summed decayed weights, people x items
-    people: list[str]
-    trending_scores: npt.NDArray[np.float32]
+class InteractionLog:
+    """Every weighted interaction, one row each, aligned arrays."""
+
+    people: IntArray
+    items: IntArray
+    weights: npt.NDArray[np.float32]  # by event type, before recency
+    times: npt.NDArray[np.float64]  # seconds since the epoch
+    person_ids: list[str]
+    n_items: int
     order_items: sp.csr_matrix  # orders x items, 1 where the item was in the order
     events_read: int
-    first_timestamp: float
-    last_timestamp: float
+
+    def __len__(self) -> int:
+        return len(self.people)
+
+    @property
+    def n_people(self) -> int:
+        return len(self.person_ids)
+
+    def subset(self, mask: npt.NDArray[np.bool_]) -> InteractionLog:
+        """The rows where `mask` holds, with the same people and items."""
+        return InteractionLog(
+            self.people[mask],
+            self.items[mask],
+            self.weights[mask],
+            self.times[mask],
+            self.person_ids,
+            self.n_items,
+            self.order_items,
+            self.events_read,
+        )
+
+    def matrix(
+        self, reference: float | None = None, half_life_days: float | None = None
+    ) -> sp.csr_matrix:
+        """People x items, summed weights decayed by age at `reference` (default: last row)."""
+        weights = self.weights
+        if half_life_days is not None and len(self):
+            end = reference if reference is not None else float(self.times.max())
+            weights = weights * recency_decay(end - self.times, half_life_days)
+        matrix = sp.csr_matrix(
+            (weights, (self.people, self.items)),
+            shape=(self.n_people, self.n_items),
+            dtype=np.float32,
+        )
+        matrix.sum_duplicates()
+        return matrix
+
+    def trending_scores(self) -> npt.NDArray[np.float32]:
+        """Per item, weights decayed with a one-week half-life from the last interaction."""
+        if not len(self):
+            return np.zeros(self.n_items, dtype=np.float32)
+        age = float(self.times.max()) - self.times
+        decay = np.power(0.5, np.maximum(age, 0) / (TRENDING_HALF_LIFE_DAYS * SECONDS_PER_DAY))
+        return np.bincount(self.items, self.weights * decay, self.n_items).astype(np.float32)
 
 
 class _Collector:
@@ -57,8 +107,7 @@ class _Collector:
         weight = event_weight(event.get("type", ""))
         if weight <= 0:
             return
-        items = _item_ids(event)
-        known = [self.index_of[i] for i in items if i in self.index_of]
+        known = [self.index_of[i] for i in _item_ids(event) if i in self.index_of]
         if not known:
             return
         person_id = event.get("customer_id") or event["visitor_id"]
@@ -74,7 +123,31 @@ class _Collector:
             self.order_cols.extend(known)
             self.orders += 1
 
-    def merged_people(self) -> tuple[list[str], npt.NDArray[np.int64]]:
+    def log(self) -> InteractionLog:
+        people, remap = self._merged_people()
+        orders = sp.csr_matrix(
+            (
+                np.ones(len(self.order_rows), dtype=np.float32),
+                (
+                    np.frombuffer(self.order_rows, np.int64),
+                    np.frombuffer(self.order_cols, np.int64),
+                ),
+            ),
+            shape=(self.orders, len(self.index_of)),
+        )
+        orders.data[:] = 1.0
+        return InteractionLog(
+            people=remap[np.frombuffer(self.rows, dtype=np.int64)],
+            items=np.frombuffer(self.cols, dtype=np.int64).copy(),
+            weights=np.frombuffer(self.weights, dtype=np.float32).copy(),
+            times=np.frombuffer(self.times, dtype=np.float64).copy(),
+            person_ids=people,
+            n_items=len(self.index_of),
+            order_items=orders,
+            events_read=self.events,
+        )
+
+    def _merged_people(self) -> tuple[list[str], IntArray]:
         """Fold each linked visitor's rows into its customer, as the server merges them."""
         canonical: dict[str, int] = {}
         remap = np.empty(len(self.person_of), dtype=np.int64)
@@ -84,53 +157,18 @@ class _Collector:
         return list(canonical), remap
 
 
-def collect_interactions(
-    events: Iterable[dict[str, Any]], index_of: dict[str, int], now: float | None = None
-) -> Interactions:
-    """Build the weighted person-item matrix; recency is measured from `now` or the last event."""
+def read_log(events: Iterable[dict[str, Any]], index_of: dict[str, int]) -> InteractionLog:
+    """One pass over the events, with a progress bar."""
     collector = _Collector(index_of)
     for event in tqdm(events, desc="reading events", unit="ev", unit_scale=True):
         collector.add(event)
-    n_items = len(index_of)
-    times = np.frombuffer(collector.times, dtype=np.float64)
-    cols = np.frombuffer(collector.cols, dtype=np.int64)
-    reference = now if now is not None else (float(times.max()) if len(times) else 0.0)
-    base = np.frombuffer(collector.weights, dtype=np.float32)
-    decayed = base * recency_decay(reference - times)
-    people, remap = collector.merged_people()
-    rows = remap[np.frombuffer(collector.rows, dtype=np.int64)]
-    matrix = sp.csr_matrix((decayed, (rows, cols)), shape=(len(people), n_items), dtype=np.float32)
-    matrix.sum_duplicates()
-    trending_decay = np.power(
-        0.5, np.maximum(reference - times, 0) / (TRENDING_HALF_LIFE_DAYS * SECONDS_PER_DAY)
-    )
-    trending = np.bincount(cols, weights=base * trending_decay, minlength=n_items)
-    orders = sp.csr_matrix(
-        (
-            np.ones(len(collector.order_rows), dtype=np.float32),
-            (
-                np.frombuffer(collector.order_rows, np.int64),
-                np.frombuffer(collector.order_cols, np.int64),
-            ),
-        ),
-        shape=(collector.orders, n_items),
-    )
-    orders.data[:] = 1.0
-    return Interactions(
-        person_items=matrix,
-        people=people,
-        trending_scores=trending.astype(np.float32),
-        order_items=orders,
-        events_read=collector.events,
-        first_timestamp=float(times.min()) if len(times) else 0.0,
-        last_timestamp=float(times.max()) if len(times) else 0.0,
-    )
+    return collector.log()
 
 
 def bought_together_table(
     order_items: sp.csr_matrix, top_n: int = 20
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """Per item, the items most often in the same order, scored by co-purchase cosine."""
+) -> tuple[IntArray, IntArray, npt.NDArray[np.float32]]:
+    """Per item, the items most often in the same orders, scored by co-purchase cosine."""
     order_items = order_items.copy()
     order_items.data[:] = 1.0
     counts = np.asarray(order_items.sum(axis=0)).ravel()
@@ -140,6 +178,14 @@ def bought_together_table(
     co = co.tocoo()
     scores = co.data / np.sqrt(counts[co.row] * counts[co.col])
     table = sp.csr_matrix((scores.astype(np.float32), (co.row, co.col)), shape=co.shape)
+    return top_per_row(table, top_n)
+
+
+def top_per_row(
+    table: sp.csr_matrix, top_n: int
+) -> tuple[IntArray, IntArray, npt.NDArray[np.float32]]:
+    """CSR arrays keeping each row's `top_n` largest entries, best first."""
+    table = table.tocsr()
     indptr = [0]
     indices: list[npt.NDArray[np.int32]] = []
     values: list[npt.NDArray[np.float32]] = []

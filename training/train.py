@@ -1,10 +1,16 @@
-"""Train the recommendation bundle: ALS factors, FAISS indexes, trending, bought-together."""
+"""Train the bundle the server serves: pick the model on validation, then fit on everything.
+
+ALS is always fitted, because its item vectors power similar-item search. The model that
+ranks personal recommendations (ALS, EASE or item-kNN) is chosen by nDCG@10 on a
+validation split carved from the data given, unless one is named; the choice, its
+settings and every candidate's validation score are recorded in the manifest.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,102 +18,158 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from models.bundle import Bundle, new_version, save_bundle
+from models.bundle import Bundle, SparseRows, new_version, save_bundle
 from models.index import build_index, index_kind, normalise_rows
-from models.weights import ALPHA, EVENT_WEIGHTS, RECENCY_HALF_LIFE_DAYS, confidence
+from models.weights import EVENT_WEIGHTS
+from training.algorithms import GRIDS, SERVABLE, Fitted, fit_als
 from training.datafiles import read_catalog, read_events
-from training.interactions import Interactions, bought_together_table, collect_interactions
+from training.evaluate import Candidate, Protocol, fit, tune
+from training.interactions import InteractionLog, bought_together_table, read_log
+from training.splits import random_split
 
 log = logging.getLogger(__name__)
 
+EASE_MAX_ITEMS = 20_000  # EASE inverts an items x items matrix
+TUNE_MAX_INTERACTIONS = 2_000_000  # above this, candidates run with default settings
+VALIDATION_FRACTION = 0.2
+
 
 @dataclass(frozen=True)
-class AlsParams:
-    factors: int = 64
-    regularization: float = 0.05
-    iterations: int = 15
+class TrainOptions:
+    model: str = "auto"  # "auto" or one of SERVABLE
+    tune: bool = True
     seed: int = 42
 
 
 def train_bundle(
-    events_path: Path, catalog_path: Path, models_dir: Path, params: AlsParams = AlsParams()
+    events_path: Path, catalog_path: Path, models_dir: Path, options: TrainOptions = TrainOptions()
 ) -> Path:
     """Train on the files and write a new bundle under `models_dir`; return its path."""
     started = time.perf_counter()
     items = read_catalog(catalog_path)
     index_of = {item["item_id"]: i for i, item in enumerate(items)}
-    data = collect_interactions(read_events(events_path), index_of)
-    item_factors, gram = fit_als(data, params)
-    indptr, indices, scores = bought_together_table(data.order_items)
-    trending = np.argsort(-data.trending_scores, kind="stable")
-    trending = trending[data.trending_scores[trending] > 0]
-    user_index = build_index(item_factors)
-    bundle = Bundle(
-        version=new_version(),
-        manifest=_manifest(data, params, len(items), index_kind(user_index), started),
-        items=items,
-        item_factors=item_factors,
-        gram=gram,
-        trending=trending.astype(np.int64),
-        trending_scores=data.trending_scores[trending],
-        together_indptr=indptr,
-        together_indices=indices,
-        together_scores=scores,
-        user_index=user_index,
-        similar_index=build_index(normalise_rows(item_factors)),
+    interactions = read_log(read_events(events_path), index_of)
+    chosen, candidates = choose_model(interactions, options)
+    als_settings = next((c for c in candidates if c.name == "als"), None)
+    als = _fit_final_als(interactions, chosen, als_settings)
+    ranker = (
+        als
+        if chosen.name == "als"
+        else fit(chosen.name, interactions, chosen.half_life_days, chosen.params)
     )
+    bundle = _bundle(items, interactions, als, ranker, chosen, candidates, started)
     return save_bundle(bundle, models_dir)
 
 
-def fit_als(data: Interactions, params: AlsParams) -> tuple[np.ndarray, np.ndarray]:
-    """Fit implicit ALS; return item factors and YtY + reg*I for serving-side fold-in."""
-    from implicit.cpu.als import AlternatingLeastSquares
-    from threadpoolctl import threadpool_limits
+def choose_model(
+    interactions: InteractionLog, options: TrainOptions
+) -> tuple[Candidate, list[Candidate]]:
+    """The servable model that wins on validation (or the one asked for), with its settings."""
+    names = list(SERVABLE) if options.model == "auto" else [options.model]
+    if interactions.n_items > EASE_MAX_ITEMS and "ease" in names and len(names) > 1:
+        names.remove("ease")
+    tune_grid = options.tune and len(interactions) <= TUNE_MAX_INTERACTIONS
+    if len(names) == 1 and not tune_grid:
+        only = Candidate(names[0], GRIDS[names[0]][0], None, float("nan"))
+        return only, [only]
+    validation = random_split(interactions, VALIDATION_FRACTION, options.seed)
+    protocol = Protocol(tune=tune_grid, seed=options.seed)
+    candidates = [tune(name, validation, protocol) for name in tqdm(names, desc="validating")]
+    best = max(candidates, key=lambda c: c.validation)
+    log.info("chose %s (validation nDCG@10 %.4f)", best.name, best.validation)
+    return best, candidates
 
-    matrix = data.person_items.copy()
-    matrix.data = confidence(matrix.data)
-    # implicit parallelises over users itself; a threaded BLAS underneath only fights it.
-    with threadpool_limits(1, "blas"):
-        model = AlternatingLeastSquares(
-            factors=params.factors,
-            regularization=params.regularization,
-            iterations=params.iterations,
-            alpha=1.0,
-            random_state=params.seed,
-            calculate_training_loss=False,
+
+def _fit_final_als(
+    interactions: InteractionLog, chosen: Candidate, tuned: Candidate | None
+) -> Fitted:
+    settings = tuned or Candidate("als", GRIDS["als"][0], chosen.half_life_days, float("nan"))
+    matrix = interactions.matrix(half_life_days=settings.half_life_days)
+    iterations = settings.params.get("iterations", 15)
+    with tqdm(total=iterations, desc="fitting ALS", unit="it") as bar:
+        return fit_als(matrix, **settings.params, progress=lambda: bar.update(1))
+
+
+def _bundle(
+    items: list[dict[str, Any]],
+    interactions: InteractionLog,
+    als: Fitted,
+    ranker: Fitted,
+    chosen: Candidate,
+    candidates: list[Candidate],
+    started: float,
+) -> Bundle:
+    assert als.item_factors is not None
+    item_factors = als.item_factors
+    factors = item_factors.shape[1]
+    gram = item_factors.T.astype(np.float64) @ item_factors + als.regularization * np.eye(factors)
+    trending_scores = interactions.trending_scores()
+    trending = np.argsort(-trending_scores, kind="stable")
+    trending = trending[trending_scores[trending] > 0]
+    n_items = len(items)
+    item_item = SparseRows.empty(n_items)
+    if ranker.item_item is not None:
+        table = ranker.item_item.tocsr()
+        table.sort_indices()
+        item_item = SparseRows(
+            table.indptr.astype(np.int64),
+            table.indices.astype(np.int64),
+            table.data.astype(np.float32),
         )
-        with tqdm(total=params.iterations, desc="fitting ALS", unit="it") as bar:
-            model.fit(matrix, show_progress=False, callback=lambda *_: bar.update(1))
-    item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
-    gram = item_factors.T.astype(np.float64) @ item_factors + params.regularization * np.eye(
-        params.factors
+    user_index = build_index(item_factors)
+    manifest = _manifest(interactions, als, chosen, candidates, index_kind(user_index), started)
+    return Bundle(
+        version=new_version(),
+        manifest=manifest,
+        items=items,
+        item_factors=item_factors,
+        gram=gram.astype(np.float32),
+        trending=trending.astype(np.int64),
+        trending_scores=trending_scores[trending],
+        together=SparseRows(*bought_together_table(interactions.order_items)),
+        item_item=item_item,
+        user_index=user_index,
+        similar_index=build_index(normalise_rows(item_factors)),
     )
-    return item_factors, gram.astype(np.float32)
 
 
 def _manifest(
-    data: Interactions, params: AlsParams, n_items: int, index: str, started: float
+    interactions: InteractionLog,
+    als: Fitted,
+    chosen: Candidate,
+    candidates: list[Candidate],
+    index: str,
+    started: float,
 ) -> dict[str, Any]:
     def iso(ts: float) -> str:
         return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
+    times = interactions.times
     return {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": "als",
-        "params": {
-            **asdict(params),
-            "alpha": ALPHA,
-            "recency_half_life_days": RECENCY_HALF_LIFE_DAYS,
+        "model": chosen.name,
+        "serving": {"half_life_days": chosen.half_life_days, "alpha": als.params["alpha"]},
+        "params": {chosen.name: chosen.params, "als": als.params},
+        "selection": {
+            c.name: {
+                "validation_ndcg@10": None if np.isnan(c.validation) else round(c.validation, 5),
+                "params": c.params,
+                "half_life_days": c.half_life_days,
+            }
+            for c in candidates
         },
         "event_weights": EVENT_WEIGHTS,
         "index": index,
-        "data_range": {"first": iso(data.first_timestamp), "last": iso(data.last_timestamp)},
+        "data_range": {
+            "first": iso(float(times.min())) if len(times) else None,
+            "last": iso(float(times.max())) if len(times) else None,
+        },
         "rows": {
-            "events": data.events_read,
-            "interactions": int(data.person_items.nnz),
-            "people": len(data.people),
-            "items": n_items,
-            "orders_with_pairs": int(data.order_items.shape[0]),
+            "events": interactions.events_read,
+            "interactions": len(interactions),
+            "people": interactions.n_people,
+            "items": interactions.n_items,
+            "orders_with_pairs": int(interactions.order_items.shape[0]),
         },
         "metrics": {"train_seconds": round(time.perf_counter() - started, 2)},
     }
