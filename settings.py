@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var/data")
     models_dir: Path = Path("var/models")
     embedded_redis_port: int = 6390
+    redis_max_connections: int = 64
 
     public_api_keys: CommaList = []
     secret_api_keys: CommaList = []

@@ -6,11 +6,14 @@ same shape, and the field limits here are what keeps hostile input out of Redis.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
+import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,6 +27,10 @@ MAX_TEXT_LENGTH = 512
 MAX_LINE_ITEMS = 200
 MAX_PROPERTIES = 50
 MAX_FUTURE_SKEW = timedelta(days=1)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_BLOB_DEPTH = 8
+MAX_BLOB_BYTES = 16_384
+INT64 = 2**63
 
 Identifier = Annotated[
     str,
@@ -31,6 +38,36 @@ Identifier = Annotated[
     StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^\x00-\x1f\x7f{}]+$"),
 ]
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_LENGTH)]
+
+
+def check_json_blob(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Free-form JSON (event properties, item attributes) that is safe to store and echo.
+
+    Shallow enough to serialise, small, and made of finite numbers that fit in 64 bits.
+    """
+    if value is None:
+        return None
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_BLOB_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_BLOB_DEPTH} levels")
+        if isinstance(node, dict):
+            pending.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            pending.extend((child, depth + 1) for child in node)
+        elif isinstance(node, bool) or node is None or isinstance(node, str):
+            continue
+        elif isinstance(node, int) and not -INT64 <= node < INT64:
+            raise ValueError("an integer does not fit in 64 bits")
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ValueError("numbers must be finite")
+    if len(orjson.dumps(value)) > MAX_BLOB_BYTES:
+        raise ValueError(f"larger than {MAX_BLOB_BYTES} bytes as JSON")
+    return value
+
+
+JsonBlob = Annotated[dict[str, Any] | None, AfterValidator(check_json_blob)]
 
 
 class EventType(StrEnum):
@@ -91,7 +128,7 @@ class Event(BaseModel):
     category: Identifier | None = None
     query: Text | None = None
     recommendation_id: Identifier | None = None
-    properties: dict[str, Any] | None = Field(default=None, max_length=MAX_PROPERTIES)
+    properties: JsonBlob = Field(default=None, max_length=MAX_PROPERTIES)
 
     @field_validator("timestamp")
     @classmethod
@@ -100,9 +137,15 @@ class Event(BaseModel):
             return None
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        if value > datetime.now(UTC) + MAX_FUTURE_SKEW:
+        try:
+            in_utc = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("timestamp is out of range") from None
+        if in_utc < EARLIEST:
+            raise ValueError("timestamp is before 1970")
+        if in_utc > datetime.now(UTC) + MAX_FUTURE_SKEW:
             raise ValueError("timestamp is in the future")
-        return value
+        return in_utc
 
     @model_validator(mode="after")
     def _required_by_type(self) -> Event:

@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.redis_url:
             raise RuntimeError("REDIS_URL is unset: start through `python -m server`")
-        redis = connect(settings.redis_url)
+        redis = connect(settings.redis_url, settings.redis_max_connections)
         engine = Engine(redis, settings.models_dir, settings.model_poll_seconds)
         await engine.start()
         app.state.redis = redis

@@ -16,7 +16,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from models.bundle import Bundle, load_bundle, newest_bundle_path
+from models.bundle import Bundle, complete_bundles, load_bundle
 from models.catalog import CatalogView
 from models.recommend import Recommender
 from state import catalog as catalog_store
@@ -55,19 +55,29 @@ class Engine:
                 await self._watcher
 
     async def reload_if_newer(self) -> bool:
-        """Load and switch to the newest complete bundle if it is not the one served."""
-        newest = newest_bundle_path(self._models_dir)
-        if newest is None or newest == self.bundle_path or newest in self._broken:
-            return False
-        try:
-            bundle = await asyncio.to_thread(load_bundle, newest)
-        except Exception:
-            self._broken.add(newest)
-            raise
-        self.recommender = Recommender(bundle, self._view_for(bundle))
-        self.bundle_path = newest
-        log.info("serving model %s (%d items)", bundle.version, bundle.n_items)
-        return True
+        """Switch to the newest bundle that loads, if it is newer than the one served.
+
+        A bundle that fails to load is logged, remembered and skipped, so one bad
+        training run neither stops a server from starting nor retries every poll.
+        """
+        for path in complete_bundles(self._models_dir):
+            if path == self.bundle_path:
+                return False
+            if path in self._broken:
+                continue
+            try:
+                bundle = await asyncio.to_thread(load_bundle, path)
+            except Exception:
+                log.exception("bundle %s does not load; skipping it", path.name)
+                self._broken.add(path)
+                continue
+            self.recommender = Recommender(bundle, self._view_for(bundle))
+            self.bundle_path = path
+            log.info(
+                "serving model %s (%s, %d items)", bundle.version, bundle.model, bundle.n_items
+            )
+            return True
+        return False
 
     async def sync_catalog(self, rev: str | None) -> None:
         """Apply catalog changes if the revision seen in Redis moved since the last sync."""

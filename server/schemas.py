@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
-from models.events import MAX_TEXT_LENGTH, Event, Identifier
+from models.events import MAX_TEXT_LENGTH, Event, Identifier, JsonBlob
 
 MAX_EXCLUDE = 200
 
@@ -40,7 +40,7 @@ class CatalogItem(BaseModel):
     image_url: HttpUrl | None = None
     in_stock: bool | None = None
     tags: list[Identifier] | None = Field(default=None, max_length=50)
-    attributes: dict[str, Any] | None = Field(default=None, max_length=50)
+    attributes: JsonBlob = Field(default=None, max_length=50)
 
 
 class ItemsUpsert(BaseModel):

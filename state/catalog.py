@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from state import keys
 
@@ -27,14 +28,18 @@ async def upsert_items(redis: Redis, items: Iterable[dict[str, Any]]) -> int:
     if not items:
         return 0
     ids = [item["item_id"] for item in items]
-    stored = await redis.hmget(keys.CATALOG_ITEMS, ids)
-    merged = [
-        {**(orjson.loads(old) if old else {}), **item}
-        for old, item in zip(stored, items, strict=True)
-    ]
-    encoded = {item["item_id"]: orjson.dumps(item) for item in merged}
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(keys.CATALOG_ITEMS, mapping=encoded)
+
+    async def merge_and_write(pipe: Pipeline) -> None:
+        # WATCH is on: if another upsert lands between this read and the write, EXEC
+        # fails and redis-py runs this again, so concurrent partial updates never undo
+        # each other (an out-of-stock flag is never lost to a price change).
+        stored = await pipe.hmget(keys.CATALOG_ITEMS, ids)
+        merged = [
+            {**(orjson.loads(old) if old else {}), **item}
+            for old, item in zip(stored, items, strict=True)
+        ]
+        pipe.multi()
+        pipe.hset(keys.CATALOG_ITEMS, mapping={i["item_id"]: orjson.dumps(i) for i in merged})
         pipe.xadd(
             keys.CATALOG_LOG,
             {"items": orjson.dumps(merged)},
@@ -42,8 +47,9 @@ async def upsert_items(redis: Redis, items: Iterable[dict[str, Any]]) -> int:
             approximate=True,
         )
         pipe.incr(keys.CATALOG_REV)
-        await pipe.execute()
-    return len(merged)
+
+    await redis.transaction(merge_and_write, keys.CATALOG_ITEMS)
+    return len(items)
 
 
 async def get_item(redis: Redis, item_id: str) -> dict[str, Any] | None:

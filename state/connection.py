@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from settings import Settings
 
@@ -16,9 +16,20 @@ EMBEDDED_CONFIG = {
 }
 
 
-def connect(url: str) -> Redis:
-    """An asyncio client that decodes replies to str (all Encore values are text)."""
-    return Redis.from_url(url, decode_responses=True, health_check_interval=30)
+def connect(url: str, max_connections: int = 64, wait_seconds: float = 5.0) -> Redis:
+    """An asyncio client that decodes replies to str (all Encore values are text).
+
+    The pool blocks (up to `wait_seconds`) when all connections are busy instead of
+    failing, so a burst of concurrent requests queues rather than erroring.
+    """
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=wait_seconds,
+        decode_responses=True,
+        health_check_interval=30,
+    )
+    return Redis(connection_pool=pool)
 
 
 class EmbeddedRedis:

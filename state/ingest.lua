@@ -1,7 +1,7 @@
 -- Apply a batch of validated events atomically: dedup, identity linking, profile updates,
--- stream append. Python turns each event into an "op" (see ingest.py beside it); this script
--- only applies ops, so business rules stay in Python. Key templates arrive in ARGV so
--- that state/keys.py remains the only place key names are spelled.
+-- stream append. Python turns each event into an "op" (see ingest.py beside it); this
+-- script only applies ops, so business rules stay in Python. Key templates arrive in
+-- ARGV so that state/keys.py remains the only place key names are spelled.
 local p = cjson.decode(ARGV[1])
 local T = p.templates
 
@@ -18,25 +18,39 @@ local function keep_min(k, field, value)
   if not current or value < current then redis.call('HSET', k, field, value) end
 end
 
+-- An interaction entry is "type\titem\tts"; its time is the last field.
+local function entry_time(entry) return tonumber(string.match(entry, '\t([^\t]*)$')) or 0 end
+
+-- Both lists are newest first; keep the newest `recent_cap` of the two, newest first.
+local function merge_recent(from, to)
+  local incoming = redis.call('LRANGE', key('recent', from), 0, -1)
+  if #incoming == 0 then return end
+  local merged = redis.call('LRANGE', key('recent', to), 0, -1)
+  for _, entry in ipairs(incoming) do table.insert(merged, entry) end
+  table.sort(merged, function(a, b) return entry_time(a) > entry_time(b) end)
+  redis.call('DEL', key('recent', to))
+  for i = 1, math.min(#merged, p.recent_cap) do redis.call('RPUSH', key('recent', to), merged[i]) end
+end
+
 -- Fold an anonymous visitor's state into the customer it turned out to be.
 local function merge(from, to)
-  local entries = redis.call('LRANGE', key('recent', from), 0, -1)
-  for i = #entries, 1, -1 do redis.call('LPUSH', key('recent', to), entries[i]) end
-  if #entries > 0 then redis.call('LTRIM', key('recent', to), 0, p.recent_cap - 1) end
+  merge_recent(from, to)
   local cart = redis.call('HGETALL', key('cart', from))
   for i = 1, #cart, 2 do redis.call('HINCRBY', key('cart', to), cart[i], cart[i + 1]) end
-  for _, kind in ipairs({'wishlist', 'purchased', 'orders'}) do
+  for _, kind in ipairs({'wishlist', 'purchased'}) do
     if redis.call('EXISTS', key(kind, from)) == 1 then
       redis.call('SUNIONSTORE', key(kind, to), key(kind, to), key(kind, from))
     end
   end
+  -- An order both sides recorded counts once: orders are keyed by order id.
+  local orders = redis.call('HGETALL', key('orders', from))
+  for i = 1, #orders, 2 do redis.call('HSETNX', key('orders', to), orders[i], orders[i + 1]) end
   local flat = redis.call('HGETALL', key('profile', from))
   local old = {}
   for i = 1, #flat, 2 do old[flat[i]] = flat[i + 1] end
   local target = key('profile', to)
   for field, value in pairs(old) do
-    if field == 'orders' or field == 'events' then redis.call('HINCRBY', target, field, value)
-    elseif field == 'ltv' then redis.call('HINCRBYFLOAT', target, field, value)
+    if field == 'events' then redis.call('HINCRBY', target, field, value)
     elseif field == 'first_seen' then keep_min(target, field, tonumber(value))
     elseif field == 'last_seen' then keep_max(target, field, tonumber(value))
     elseif field == 'last_order_at' then
@@ -95,15 +109,11 @@ local function apply(op, person)
       redis.call('SADD', key('purchased', person), item)
       redis.call('HDEL', key('cart', person), item)
     end
-    local new_order = true
-    if op.purchase.order_id then
-      new_order = redis.call('SADD', key('orders', person), op.purchase.order_id) == 1
-    end
-    if new_order then
-      redis.call('HINCRBY', profile, 'orders', 1)
-      redis.call('HINCRBYFLOAT', profile, 'ltv', op.purchase.value)
-      if keep_max(profile, 'last_order_at', op.ts) and op.purchase.order_id then
-        redis.call('HSET', profile, 'last_order_id', op.purchase.order_id)
+    -- The orders hash (order id -> value) is the ledger: lifetime value and order count
+    -- are read from it, so a repeated order id never counts twice.
+    if redis.call('HSETNX', key('orders', person), op.purchase.order_key, op.purchase.value) == 1 then
+      if keep_max(profile, 'last_order_at', op.ts) then
+        redis.call('HSET', profile, 'last_order_id', op.purchase.order_key)
       end
     end
   end

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from models.events import Event, EventType
+from models.events import Event, EventType, LineItem
 from models.weights import event_weight
 from settings import Settings
 from state import keys
@@ -53,15 +53,18 @@ def event_op(event: Event, now: datetime) -> dict[str, Any]:
     if lines and event_weight(event.type) > 0:
         op["recent"] = [encode_interaction(event.type.value, line.item_id, ts) for line in lines]
     if event.type is EventType.ADD_TO_CART:
-        op["cart_add"] = {line.item_id: line.quantity for line in lines}
+        op["cart_add"] = quantities(lines)
     elif event.type is EventType.REMOVE_FROM_CART:
-        op["cart_remove"] = {line.item_id: line.quantity for line in lines}
+        op["cart_remove"] = quantities(lines)
     elif event.type is EventType.WISHLIST_ADD:
         op["wishlist"] = [line.item_id for line in lines]
     elif event.type is EventType.PURCHASE:
-        op["purchase"] = {"items": [line.item_id for line in lines], "value": event.order_value()}
-        if event.order_id:
-            op["purchase"]["order_id"] = event.order_id
+        op["purchase"] = {
+            "items": [line.item_id for line in lines],
+            "value": round(event.order_value(), 2),
+            # The ledger key: the order id, else the event id, else the moment.
+            "order_key": event.order_id or f"event:{event.event_id or ts}",
+        }
     elif event.type is EventType.SIGNUP and event.properties:
         profile = {
             name: _flag(event.properties[name])
@@ -98,6 +101,14 @@ class EventStore:
         }
         accepted, duplicates = await self._script(args=[orjson.dumps(payload)])
         return IngestResult(int(accepted), int(duplicates))
+
+
+def quantities(lines: list[LineItem]) -> dict[str, int]:
+    """Units per item, adding up repeated lines for the same item."""
+    totals: dict[str, int] = {}
+    for line in lines:
+        totals[line.item_id] = totals.get(line.item_id, 0) + line.quantity
+    return totals
 
 
 def _flag(value: Any) -> str:

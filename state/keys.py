@@ -26,12 +26,13 @@ PERSON_TEMPLATES: dict[str, str] = {
     "cart": PREFIX + ":{%s}:cart",  # hash: item_id -> quantity
     "wishlist": PREFIX + ":{%s}:wishlist",  # set of item ids
     "purchased": PREFIX + ":{%s}:purchased",  # set of item ids
-    "orders": PREFIX + ":{%s}:orders",  # set of order ids, so an order counts once
+    "orders": PREFIX + ":{%s}:orders",  # hash: order id -> value; the ledger of LTV
     "visitors": PREFIX + ":{%s}:visitors",  # set of visitor ids linked to a customer
 }
 # visitor id -> the customer id it was linked to (in the visitor's own slot).
 LINK_TEMPLATE = PREFIX + ":{v:%s}:customer"
-# event id -> 1 for a while after it was accepted: idempotency.
+# event id -> 1 for a while after it was accepted: idempotency. Event ids are global, as
+# the contract has them: a retry of any caller's event is recognised whoever sends it.
 DEDUP_TEMPLATE = PREFIX + ":seen:{%s}"
 
 

@@ -16,7 +16,7 @@ from state import keys
 from state.interactions import decode_interaction
 
 HISTORY_KINDS = ("recent", "purchased", "cart")
-PROFILE_KINDS = ("profile", "recent", "purchased", "cart", "wishlist")
+PROFILE_KINDS = ("profile", "recent", "purchased", "cart", "wishlist", "orders")
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,9 @@ async def read_profile(redis: Redis, visitor_id: str) -> dict[str, Any] | None:
         return None
     fields = {k: v for k, v in state.values["profile"].items()}
     history = history_from(state.values)
-    orders = int(fields.get("orders", 0))
-    ltv = round(float(fields.get("ltv", 0.0)), 2)
+    order_values = [float(value) for value in state.values["orders"].values()]
+    orders = len(order_values)
+    ltv = round(sum(order_values), 2)
     return {
         "visitor_id": visitor_id,
         "customer_id": fields.get("customer_id"),
@@ -112,6 +113,7 @@ def _queue_reads(pipe: Any, person: str, kinds: tuple[str, ...]) -> None:
         "purchased": pipe.smembers,
         "cart": pipe.hgetall,
         "wishlist": pipe.smembers,
+        "orders": pipe.hgetall,
     }
     for kind in kinds:
         readers[kind](keys.person_key(kind, person))

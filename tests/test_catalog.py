@@ -41,6 +41,8 @@ def test_upsert_merges_fields_and_reads_back(client: TestClient) -> None:
         {"item_id": "x", "in_stock": "maybe"},
         {"title": "no id"},
         {"item_id": "x", "colour": "red"},
+        {"item_id": "x", "attributes": {"big": 2**64}},
+        {"item_id": "x", "attributes": {"deep": [[[[[[[[[1]]]]]]]]]}},
     ],
 )
 def test_bad_items_are_refused(client: TestClient, item: dict[str, object]) -> None:
@@ -90,3 +92,30 @@ def test_a_second_server_sees_catalog_changes_made_through_the_first(
         assert client.put("/v1/items", json=body, headers=SECRET).status_code == 200
         after = {i["item_id"] for i in recommend(replica, visitor_id="replica-check")["items"]}
         assert top not in after
+
+
+def test_concurrent_partial_updates_never_undo_each_other(valkey: str) -> None:
+    import asyncio
+
+    from state import catalog as catalog_store
+    from state.connection import connect
+
+    fields = {f"attribute_{n}": n for n in range(8)}
+
+    async def race(round_: int) -> dict[str, object] | None:
+        clients = [connect(valkey) for _ in fields]
+        item_id = f"race-{round_}"
+        await catalog_store.upsert_items(clients[0], [{"item_id": item_id, "price": 10.0}])
+        await asyncio.gather(
+            *(
+                catalog_store.upsert_items(redis, [{"item_id": item_id, name: value}])
+                for redis, (name, value) in zip(clients, fields.items(), strict=True)
+            )
+        )
+        stored = await catalog_store.get_item(clients[0], item_id)
+        for redis in clients:
+            await redis.aclose()
+        return stored
+
+    for round_ in range(10):
+        assert asyncio.run(race(round_)) == {"item_id": f"race-{round_}", "price": 10.0, **fields}

@@ -142,6 +142,13 @@ def test_a_visitor_never_seen_is_404(client: TestClient, visitor_id: str) -> Non
     assert response.json()["error"]["code"] == "visitor_not_found"
 
 
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
 def _view(visitor_id: str, **overrides: Any) -> dict[str, Any]:
     return {"type": "view", "visitor_id": visitor_id, "item_id": "i000001", **overrides}
 
@@ -161,6 +168,10 @@ BAD_BODIES: dict[str, tuple[Any, int]] = {
     "unknown field": (_view("v", colour="red"), 422),
     "future timestamp": (_view("v", timestamp="2999-01-01T00:00:00Z"), 422),
     "bad timestamp": (_view("v", timestamp="yesterday-ish"), 422),
+    "timestamp before 1970": (_view("v", timestamp="1969-12-31T23:59:59Z"), 422),
+    "timestamp at the edge of time": (_view("v", timestamp="0001-01-01T00:00:00+14:00"), 422),
+    "deeply nested properties": (_view("v", properties=_nested(300)), 422),
+    "properties too deep to keep": (_view("v", properties=_nested(9)), 422),
     "nan value": ({"type": "review", "visitor_id": "v", "item_id": "i", "value": "NaN"}, 422),
     "a bare list": ([_view("v")], 422),
     "an empty batch": ({"events": []}, 422),
@@ -182,7 +193,16 @@ def test_bad_input_gets_a_json_4xx_and_stores_nothing(
 
 
 @pytest.mark.parametrize(
-    "raw", [b"{not json", b"", b"\xff\xfe", b'{"type": "view", "visitor_id": '], ids=repr
+    "raw",
+    [
+        b"{not json",
+        b"",
+        b"\xff\xfe",
+        b'{"type": "view", "visitor_id": ',
+        b'{"type": "view", "visitor_id": "v", "item_id": "i", "value": 1e999}',
+        b'{"type": "view", "visitor_id": "v", "item_id": "i", "value": NaN}',
+    ],
+    ids=repr,
 )
 def test_malformed_json_is_a_400(client: TestClient, raw: bytes) -> None:
     response = client.post(
@@ -207,3 +227,41 @@ def test_a_body_over_one_megabyte_is_refused(client: TestClient, redis_client: r
     response = client.post("/v1/events", content=chunks(), headers=PUBLIC)
     assert response.status_code == 413
     assert redis_client.xlen(keys.EVENTS_STREAM) == before
+
+
+def test_an_order_seen_on_both_sides_of_a_merge_counts_once(
+    client: TestClient, visitor_id: str
+) -> None:
+    customer = f"c-{visitor_id}"
+    order = {"type": "purchase", "order_id": "o-shared", "value": 100.0,
+             "items": [{"item_id": "i000030"}]}  # fmt: skip
+    send(client, {**order, "visitor_id": f"{visitor_id}-known", "customer_id": customer})
+    send(client, {**order, "visitor_id": visitor_id})  # the same order, before login
+    send(client, {"type": "view", "visitor_id": visitor_id, "customer_id": customer,
+                  "item_id": "i000031"})  # fmt: skip
+    shown = profile(client, visitor_id)
+    assert (shown["orders"], shown["lifetime_value"]) == (1, 100.0)
+
+
+def test_a_merge_keeps_the_newest_interactions(client: TestClient, visitor_id: str) -> None:
+    customer = f"c-{visitor_id}"
+    old = [{"type": "view", "visitor_id": visitor_id, "item_id": f"old-{n}",
+            "timestamp": f"2025-01-01T00:{n:02d}:00Z"} for n in range(60)]  # fmt: skip
+    new = [{"type": "view", "visitor_id": f"{visitor_id}-b", "customer_id": customer,
+            "item_id": f"new-{n}", "timestamp": f"2026-03-01T00:{n:02d}:00Z"}
+           for n in range(60)]  # fmt: skip
+    send(client, *new)
+    send(client, *old)
+    send(client, {"type": "signup", "visitor_id": visitor_id, "customer_id": customer,
+                  "timestamp": "2025-01-02T00:00:00Z"})  # fmt: skip
+    recent = [x["item_id"] for x in profile(client, visitor_id)["recent_items"]]
+    assert len(recent) == 100
+    assert recent[:60] == [f"new-{n}" for n in reversed(range(60))]
+    assert recent[60:] == [f"old-{n}" for n in reversed(range(20, 60))]
+
+
+def test_repeated_lines_of_one_cart_event_add_up(client: TestClient, visitor_id: str) -> None:
+    send(client, {"type": "add_to_cart", "visitor_id": visitor_id,
+                  "items": [{"item_id": "i2", "quantity": 2}, {"item_id": "i2", "quantity": 3}],
+                  "item_id": "i2"})  # fmt: skip
+    assert profile(client, visitor_id)["cart"] == {"i2": 5}

@@ -106,3 +106,28 @@ def test_load_then_export_round_trips_history(
     assert Event.model_validate(back[0]) == Event.model_validate(rows[0])
     connection.flushdb()
     connection.close()
+
+
+def test_training_resolves_people_as_the_server_does() -> None:
+    from training.interactions import read_log
+
+    def view(visitor: str, item: str, customer: str | None = None) -> dict[str, str]:
+        event = {"type": "view", "visitor_id": visitor, "item_id": item,
+                 "timestamp": "2026-01-01T00:00:00Z"}  # fmt: skip
+        return event | ({"customer_id": customer} if customer else {})
+
+    events = [
+        view("laptop", "a"),  # anonymous, merged into c1 at the first link
+        view("laptop", "b", customer="c1"),
+        view("laptop", "c"),  # follows the link
+        view("laptop", "d", customer="c2"),  # relinked: no merge
+        view("laptop", "e"),  # follows the latest link
+        view("42", "a"),  # a visitor and a customer may share an id string
+        view("someone", "b", customer="42"),
+    ]
+    log = read_log(events, {item: n for n, item in enumerate("abcde")})
+    rows_of = {
+        person: sorted("abcde"[i] for i in log.items[log.people == n])
+        for n, person in enumerate(log.person_ids)
+    }
+    assert rows_of == {"c:c1": ["a", "b", "c"], "c:c2": ["d", "e"], "v:42": ["a"], "c:42": ["b"]}

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from models.weights import SECONDS_PER_DAY, event_weight, recency_decay
+from state.keys import customer_person, visitor_person
 from training.datafiles import parse_timestamp
 
 TRENDING_HALF_LIFE_DAYS = 7.0
@@ -89,7 +90,10 @@ class _Collector:
     def __init__(self, index_of: dict[str, int]) -> None:
         self.index_of = index_of
         self.person_of: dict[str, int] = {}
-        self.customer_of: dict[str, str] = {}  # visitor id -> the customer it became
+        # As the server links identities: a visitor's anonymous history merges into the
+        # first customer it is linked to; later events follow its latest link.
+        self.first_link: dict[str, str] = {}
+        self.latest_link: dict[str, str] = {}
         # Typed arrays, not lists: ten million interactions stay a few hundred MB.
         self.rows = array("q")
         self.cols = array("q")
@@ -102,15 +106,18 @@ class _Collector:
 
     def add(self, event: dict[str, Any]) -> None:
         self.events += 1
-        if event.get("customer_id"):
-            self.customer_of.setdefault(event["visitor_id"], event["customer_id"])
+        visitor, customer = event["visitor_id"], event.get("customer_id")
+        if customer:
+            self.first_link.setdefault(visitor, customer)
+            self.latest_link[visitor] = customer
         weight = event_weight(event.get("type", ""))
         if weight <= 0:
             return
         known = [self.index_of[i] for i in _item_ids(event) if i in self.index_of]
         if not known:
             return
-        person_id = event.get("customer_id") or event["visitor_id"]
+        linked = customer or self.latest_link.get(visitor)
+        person_id = customer_person(linked) if linked else visitor_person(visitor)
         person = self.person_of.setdefault(person_id, len(self.person_of))
         at = parse_timestamp(event["timestamp"])
         for item in known:
@@ -151,8 +158,9 @@ class _Collector:
         """Fold each linked visitor's rows into its customer, as the server merges them."""
         canonical: dict[str, int] = {}
         remap = np.empty(len(self.person_of), dtype=np.int64)
+        first_customer = {visitor_person(v): customer_person(c) for v, c in self.first_link.items()}
         for person_id, row in self.person_of.items():
-            target = self.customer_of.get(person_id, person_id)
+            target = first_customer.get(person_id, person_id)
             remap[row] = canonical.setdefault(target, len(canonical))
         return list(canonical), remap
 
