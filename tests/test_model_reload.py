@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from models.bundle import newest_bundle_path
+from server.app import create_app
+from settings import Settings
 from tests.conftest import PUBLIC, TEST_TRAINING
 from training.train import train_bundle
 
@@ -66,3 +69,15 @@ def test_a_half_written_bundle_is_never_served(client: TestClient, models_dir: P
     assert newest_bundle_path(models_dir).name == served  # type: ignore[union-attr]
     response = client.get("/v1/recommendations?visitor_id=x", headers=PUBLIC)
     assert response.status_code == 200 and response.json()["model_version"] == served
+
+
+def test_a_newer_bundle_that_does_not_load_is_skipped(settings: Settings, models_dir: Path) -> None:
+    good = newest_bundle_path(models_dir)
+    assert good is not None
+    broken = models_dir / "99991231T000000000000Z-0badba"
+    shutil.copytree(good, broken)
+    (broken / "arrays.npz").write_bytes(b"not an npz file")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/readyz").json()["model_version"] == good.name
+        response = client.get("/v1/recommendations?visitor_id=x", headers=PUBLIC)
+        assert response.status_code == 200 and response.json()["model_version"] == good.name

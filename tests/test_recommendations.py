@@ -143,3 +143,13 @@ def test_batch_answers_in_request_order(client: TestClient, bundle: Bundle) -> N
     assert [len(r["items"]) for r in results] == [3, 2]
     assert results[1]["placement"] == "email"
     assert {i["category"] for i in results[1]["items"]} == {"toys"}
+
+
+def test_a_full_batch_of_1000_recipients_is_answered(client: TestClient) -> None:
+    requests = [{"visitor_id": f"recipient-{n}", "limit": 3} for n in range(1000)]
+    response = client.post("/v1/recommendations/batch", json={"requests": requests}, headers=SECRET)
+    assert response.status_code == 200, response.text[:200]
+    results = response.json()["results"]
+    assert len(results) == 1000 and all(len(r["items"]) == 3 for r in results)
+    too_many = {"requests": requests + requests[:1]}
+    assert client.post("/v1/recommendations/batch", json=too_many, headers=SECRET).status_code == 422
