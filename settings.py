@@ -46,9 +46,16 @@ class Settings(BaseSettings):
     # Serving.
     model_poll_seconds: float = 2.0
     exclude_purchased: bool = True
+    replenishable_categories: CommaList = []  # bought again and again: not excluded once bought
     workers: int = 1
 
-    @field_validator("public_api_keys", "secret_api_keys", "cors_origins", mode="before")
+    @field_validator(
+        "public_api_keys",
+        "secret_api_keys",
+        "cors_origins",
+        "replenishable_categories",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

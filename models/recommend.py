@@ -73,6 +73,7 @@ class Recommender:
 
     bundle: Bundle
     catalog: CatalogView
+    replenishable: frozenset[str] = frozenset()  # categories bought again and again
     max_candidates: int = field(default=4096)
 
     # -- public rankings ---------------------------------------------------------------
@@ -84,7 +85,9 @@ class Recommender:
         seeds, weights = self._seeds(history, now)
         if len(seeds) == 0:
             return self.trending(filters, limit, blocked=self._blocked(history, filters))
-        blocked = self._blocked(history, filters) | set(seeds.tolist())
+        # What the visitor already touched is not news, except a replenishable purchase.
+        restock = self._replenishable_purchases(history)
+        blocked = self._blocked(history, filters) | (set(seeds.tolist()) - restock)
         if self.bundle.item_item.is_empty:
             results = self._personal_als(history, seeds, weights, filters, limit, blocked)
         else:
@@ -250,9 +253,18 @@ class Recommender:
         return aggregate_interactions(indices, base)
 
     def _blocked(self, history: VisitorHistory, filters: Filters) -> set[int]:
+        """Excluded by the request, or already bought (unless the category is replenished)."""
         index_of = self.bundle.index_of
-        ids = filters.exclude | history.purchased
-        return {index_of[i] for i in ids if i in index_of}
+        excluded = {index_of[i] for i in filters.exclude if i in index_of}
+        bought = {index_of[i] for i in history.purchased if i in index_of}
+        return excluded | (bought - self._replenishable_purchases(history))
+
+    def _replenishable_purchases(self, history: VisitorHistory) -> set[int]:
+        if not self.replenishable:
+            return set()
+        index_of = self.bundle.index_of
+        bought = (index_of[i] for i in history.purchased if i in index_of)
+        return {i for i in bought if self.catalog.category(i) in self.replenishable}
 
     def _top_by_vector(
         self,
@@ -323,3 +335,19 @@ class Recommender:
     def _trending_reason(self, index: int) -> str:
         category = self.catalog.category(index)
         return f"trending in {category}" if category else "trending now"
+
+
+def cap_per_category(
+    ranked: list[Recommended], catalog: CatalogView, cap: int, limit: int
+) -> list[Recommended]:
+    """Keep ranking order but at most `cap` items of any one category, for variety."""
+    counts: dict[str | None, int] = {}
+    kept = []
+    for entry in ranked:
+        category = catalog.category(entry.index)
+        if counts.get(category, 0) < cap:
+            counts[category] = counts.get(category, 0) + 1
+            kept.append(entry)
+            if len(kept) == limit:
+                break
+    return kept

@@ -38,7 +38,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not settings.redis_url:
             raise RuntimeError("REDIS_URL is unset: start through `python -m server`")
         redis = connect(settings.redis_url, settings.redis_max_connections)
-        engine = Engine(redis, settings.models_dir, settings.model_poll_seconds)
+        engine = Engine(
+            redis,
+            settings.models_dir,
+            settings.model_poll_seconds,
+            frozenset(settings.replenishable_categories),
+        )
         await engine.start()
         app.state.redis = redis
         app.state.engine = engine

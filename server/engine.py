@@ -26,8 +26,15 @@ log = logging.getLogger(__name__)
 
 
 class Engine:
-    def __init__(self, redis: Redis, models_dir: Path, poll_seconds: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        models_dir: Path,
+        poll_seconds: float,
+        replenishable: frozenset[str] = frozenset(),
+    ) -> None:
         self._redis = redis
+        self._replenishable = replenishable
         self._models_dir = models_dir
         self._poll_seconds = poll_seconds
         self._live_items: dict[str, dict[str, Any]] = {}
@@ -71,7 +78,7 @@ class Engine:
                 log.exception("bundle %s does not load; skipping it", path.name)
                 self._broken.add(path)
                 continue
-            self.recommender = Recommender(bundle, self._view_for(bundle))
+            self.recommender = Recommender(bundle, self._view_for(bundle), self._replenishable)
             self.bundle_path = path
             log.info(
                 "serving model %s (%s, %d items)", bundle.version, bundle.model, bundle.n_items

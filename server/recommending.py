@@ -8,7 +8,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from models.recommend import Filters, Recommended, Recommender, VisitorHistory
+from models.recommend import (
+    Filters,
+    Recommended,
+    Recommender,
+    VisitorHistory,
+    cap_per_category,
+)
 from server.engine import Engine
 from server.errors import ApiError
 from server.schemas import Placement, RecommendationQuery
@@ -59,7 +65,23 @@ class RecommendationService:
     ) -> tuple[str, list[Recommended]]:
         filters = Filters(category=query.category, exclude=frozenset(query.exclude))
         now = time.time()
-        limit = query.limit
+        cap = query.max_per_category
+        # With a category cap, rank a longer list and let the cap thin it out.
+        limit = query.limit if cap is None else min(query.limit * 5, recommender.bundle.n_items)
+        strategy, ranked = self._dispatch(recommender, query, history, filters, limit, now)
+        if cap is not None:
+            ranked = cap_per_category(ranked, recommender.catalog, cap, query.limit)
+        return strategy, ranked
+
+    def _dispatch(
+        self,
+        recommender: Recommender,
+        query: RecommendationQuery,
+        history: VisitorHistory,
+        filters: Filters,
+        limit: int,
+        now: float,
+    ) -> tuple[str, list[Recommended]]:
         placement = query.placement
         if placement is Placement.PRODUCT:
             if query.item_id is None:

@@ -60,6 +60,9 @@ class RecommendationQuery(BaseModel):
     limit: int = Field(default=10, ge=1, le=100)
     category: Identifier | None = None
     exclude: list[Identifier] = Field(default_factory=list, max_length=MAX_EXCLUDE)
+    max_per_category: int | None = Field(
+        default=None, ge=1, le=100, description="at most this many items of one category"
+    )
 
 
 class RecommendedItem(BaseModel):
@@ -83,6 +86,10 @@ class RecommendationResponse(BaseModel):
 
 class BatchRequest(BaseModel):
     requests: list[RecommendationQuery] = Field(min_length=1, max_length=1000)
+    distinct: bool = Field(
+        default=False,
+        description="the widgets of one page: never repeat an item for the same visitor",
+    )
 
 
 class BatchResponse(BaseModel):

@@ -152,4 +152,6 @@ def test_a_full_batch_of_1000_recipients_is_answered(client: TestClient) -> None
     results = response.json()["results"]
     assert len(results) == 1000 and all(len(r["items"]) == 3 for r in results)
     too_many = {"requests": requests + requests[:1]}
-    assert client.post("/v1/recommendations/batch", json=too_many, headers=SECRET).status_code == 422
+    assert (
+        client.post("/v1/recommendations/batch", json=too_many, headers=SECRET).status_code == 422
+    )

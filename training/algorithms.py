@@ -169,10 +169,11 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
         for r in (10.0, 1.0, 50.0, 150.0)
         for a in (8.0, 2.0, 20.0)
     ],
+    # implicit's BPR overfits with many epochs: short runs at small steps do best.
     "bpr": [
-        {"factors": f, "learning_rate": lr, "iterations": 200}
-        for f in (64, 128)
-        for lr in (0.01, 0.05)
+        {"factors": f, "learning_rate": lr, "iterations": n}
+        for f in (128, 64)
+        for lr, n in ((0.005, 100), (0.01, 50), (0.005, 50))
     ],
 }
 

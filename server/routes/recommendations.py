@@ -37,8 +37,18 @@ async def recommendations(
 )
 async def batch(request: Request, body: BatchRequest, _: SecretKey) -> Response:
     service = request.app.state.recommendations
-    results = await asyncio.gather(*(service.answer(query) for query in body.requests))
-    return JSONResponse({"results": results})
+    if not body.distinct:
+        results = await asyncio.gather(*(service.answer(query) for query in body.requests))
+        return JSONResponse({"results": list(results)})
+    # One page's widgets: each later placement excludes what earlier ones showed.
+    shown: dict[str | None, list[str]] = {}
+    answers = []
+    for query in body.requests:
+        seen = shown.setdefault(query.visitor_id, [])
+        answer = await service.answer(query.model_copy(update={"exclude": query.exclude + seen}))
+        seen.extend(item["item_id"] for item in answer["items"])
+        answers.append(answer)
+    return JSONResponse({"results": answers})
 
 
 @router.get("/v1/trending", response_model=RecommendationResponse, summary="Trending items")
