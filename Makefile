@@ -13,7 +13,10 @@ export MODELS_DIR ?= var/models
 export PUBLIC_API_KEYS ?= pk_demo_public
 export SECRET_API_KEYS ?= sk_demo_secret
 
-.PHONY: install demo serve test lint format clean
+SHARED_DATA ?= ../shared/data
+EVAL_DIR := docs/evaluation
+
+.PHONY: install demo serve test lint format clean evaluate
 
 install: $(STAMP)
 
@@ -47,6 +50,19 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Offline evaluation on the public datasets beside the checkout; rewrites docs/evaluation.md.
+evaluate: $(STAMP)
+	$(BIN)/python -m training evaluate --events $(SHARED_DATA)/movielens-100k/events.jsonl.gz \
+		--catalog $(SHARED_DATA)/movielens-100k/catalog.jsonl.gz --split random --test-fraction 0.25 \
+		--out $(EVAL_DIR)/movielens-75-25
+	$(BIN)/python -m training evaluate --events $(SHARED_DATA)/movielens-100k/events.jsonl.gz \
+		--catalog $(SHARED_DATA)/movielens-100k/catalog.jsonl.gz --split random --test-fraction 0.2 \
+		--out $(EVAL_DIR)/movielens-80-20
+	$(BIN)/python -m training evaluate --events $(SHARED_DATA)/online-retail/events.jsonl.gz \
+		--catalog $(SHARED_DATA)/online-retail/catalog.jsonl.gz --split time --test-days 30 \
+		--out $(EVAL_DIR)/online-retail
+	$(BIN)/python -m training evaluation-doc --reports $(EVAL_DIR) --out docs/evaluation.md
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -1,4 +1,4 @@
-"""`python -m training <job>`: the offline jobs (generate, load, export, train)."""
+"""`python -m training <job>`: the offline jobs (generate, load, export, train, evaluate)."""
 
 from __future__ import annotations
 
@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> None:
         "--no-tune", action="store_true", help="default settings, no grid search"
     )
 
+    doc = jobs.add_parser("evaluation-doc", help="write docs/evaluation.md from reports")
+    doc.add_argument("--reports", type=Path, default=Path("docs/evaluation"))
+    doc.add_argument("--out", type=Path, default=Path("docs/evaluation.md"))
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # CPU-feature probing noise
@@ -104,6 +108,10 @@ def main(argv: list[str] | None = None) -> None:
         report = evaluate(args.events, args.catalog, protocol, args.out)
         headline = ("ndcg@10", "precision@10", "recall@20")
         _report({name: {k: row[k] for k in headline} for name, row in report["models"].items()})
+    elif args.job == "evaluation-doc":
+        from training.evaluation_doc import write_evaluation_doc
+
+        write_evaluation_doc(args.reports, args.out)
 
 
 def _report(result: Mapping[str, object]) -> None:

@@ -29,7 +29,7 @@ from training.splits import random_split
 
 log = logging.getLogger(__name__)
 
-EASE_MAX_ITEMS = 20_000  # EASE inverts an items x items matrix
+EASE_MAX_ITEMS = 10_000  # EASE inverts an items x items matrix (800 MB at 10k)
 TUNE_MAX_INTERACTIONS = 2_000_000  # above this, candidates run with default settings
 VALIDATION_FRACTION = 0.2
 
