@@ -74,6 +74,7 @@ class Recommender:
     bundle: Bundle
     catalog: CatalogView
     replenishable: frozenset[str] = frozenset()  # categories bought again and again
+    exclude_purchased: bool = True
     max_candidates: int = field(default=4096)
 
     # -- public rankings ---------------------------------------------------------------
@@ -86,7 +87,7 @@ class Recommender:
         if len(seeds) == 0:
             return self.trending(filters, limit, blocked=self._blocked(history, filters))
         # What the visitor already touched is not news, except a replenishable purchase.
-        restock = self._replenishable_purchases(history)
+        restock = self._rebuyable(history)
         blocked = self._blocked(history, filters) | (set(seeds.tolist()) - restock)
         if self.bundle.item_item.is_empty:
             results = self._personal_als(history, seeds, weights, filters, limit, blocked)
@@ -257,13 +258,15 @@ class Recommender:
         index_of = self.bundle.index_of
         excluded = {index_of[i] for i in filters.exclude if i in index_of}
         bought = {index_of[i] for i in history.purchased if i in index_of}
-        return excluded | (bought - self._replenishable_purchases(history))
+        return excluded | (bought - self._rebuyable(history))
 
-    def _replenishable_purchases(self, history: VisitorHistory) -> set[int]:
-        if not self.replenishable:
-            return set()
+    def _rebuyable(self, history: VisitorHistory) -> set[int]:
+        """Purchases that may be recommended again: all of them when exclusion is off,
+        else those in replenishable categories."""
         index_of = self.bundle.index_of
-        bought = (index_of[i] for i in history.purchased if i in index_of)
+        bought = {index_of[i] for i in history.purchased if i in index_of}
+        if not self.exclude_purchased:
+            return bought
         return {i for i in bought if self.catalog.category(i) in self.replenishable}
 
     def _top_by_vector(
@@ -340,13 +343,17 @@ class Recommender:
 def cap_per_category(
     ranked: list[Recommended], catalog: CatalogView, cap: int, limit: int
 ) -> list[Recommended]:
-    """Keep ranking order but at most `cap` items of any one category, for variety."""
-    counts: dict[str | None, int] = {}
+    """Keep ranking order but at most `cap` items of any one category, for variety.
+
+    Items without a category are not capped: they share no category to crowd.
+    """
+    counts: dict[str, int] = {}
     kept = []
     for entry in ranked:
         category = catalog.category(entry.index)
-        if counts.get(category, 0) < cap:
-            counts[category] = counts.get(category, 0) + 1
+        if category is None or counts.get(category, 0) < cap:
+            if category is not None:
+                counts[category] = counts.get(category, 0) + 1
             kept.append(entry)
             if len(kept) == limit:
                 break

@@ -43,12 +43,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.models_dir,
             settings.model_poll_seconds,
             frozenset(settings.replenishable_categories),
+            settings.exclude_purchased,
         )
         await engine.start()
         app.state.redis = redis
         app.state.engine = engine
         app.state.event_store = EventStore(redis, settings)
-        app.state.recommendations = RecommendationService(redis, engine, settings.exclude_purchased)
+        app.state.recommendations = RecommendationService(redis, engine)
         try:
             yield
         finally:

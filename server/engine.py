@@ -32,9 +32,11 @@ class Engine:
         models_dir: Path,
         poll_seconds: float,
         replenishable: frozenset[str] = frozenset(),
+        exclude_purchased: bool = True,
     ) -> None:
         self._redis = redis
         self._replenishable = replenishable
+        self._exclude_purchased = exclude_purchased
         self._models_dir = models_dir
         self._poll_seconds = poll_seconds
         self._live_items: dict[str, dict[str, Any]] = {}
@@ -78,7 +80,9 @@ class Engine:
                 log.exception("bundle %s does not load; skipping it", path.name)
                 self._broken.add(path)
                 continue
-            self.recommender = Recommender(bundle, self._view_for(bundle), self._replenishable)
+            self.recommender = Recommender(
+                bundle, self._view_for(bundle), self._replenishable, self._exclude_purchased
+            )
             self.bundle_path = path
             log.info(
                 "serving model %s (%s, %d items)", bundle.version, bundle.model, bundle.n_items

@@ -25,10 +25,9 @@ DISPLAY_FIELDS = ("title", "category", "price", "url", "image_url")
 
 
 class RecommendationService:
-    def __init__(self, redis: Redis, engine: Engine, exclude_purchased: bool) -> None:
+    def __init__(self, redis: Redis, engine: Engine) -> None:
         self._redis = redis
         self._engine = engine
-        self._exclude_purchased = exclude_purchased
 
     async def answer(self, query: RecommendationQuery) -> dict[str, Any]:
         history = await self.read_history(query.visitor_id)
@@ -43,10 +42,7 @@ class RecommendationService:
             return VisitorHistory()
         state = await read_person(self._redis, visitor_id, HISTORY_KINDS, (keys.CATALOG_REV,))
         await self._engine.sync_catalog(state.extras[0])
-        history = history_from(state.values)
-        if not self._exclude_purchased:
-            history = VisitorHistory(history.interactions, frozenset(), history.cart)
-        return history
+        return history_from(state.values)
 
     async def current(self) -> Recommender:
         """The served recommender, with the catalog view brought up to date."""
@@ -66,12 +62,21 @@ class RecommendationService:
         filters = Filters(category=query.category, exclude=frozenset(query.exclude))
         now = time.time()
         cap = query.max_per_category
-        # With a category cap, rank a longer list and let the cap thin it out.
-        limit = query.limit if cap is None else min(query.limit * 5, recommender.bundle.n_items)
-        strategy, ranked = self._dispatch(recommender, query, history, filters, limit, now)
-        if cap is not None:
-            ranked = cap_per_category(ranked, recommender.catalog, cap, query.limit)
-        return strategy, ranked
+        if cap is None:
+            return self._dispatch(recommender, query, history, filters, query.limit, now)
+        # With a category cap, rank longer and longer lists until the cap leaves enough.
+        wide = query.limit * 5
+        while True:
+            wide = min(wide, recommender.bundle.n_items)
+            strategy, ranked = self._dispatch(recommender, query, history, filters, wide, now)
+            capped = cap_per_category(ranked, recommender.catalog, cap, query.limit)
+            if (
+                len(capped) == query.limit
+                or len(ranked) < wide
+                or wide == recommender.bundle.n_items
+            ):
+                return strategy, capped
+            wide *= 4
 
     def _dispatch(
         self,

@@ -35,8 +35,9 @@ def ease_models(store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 def test_train_serves_the_model_that_wins_on_validation(auto_bundle: Bundle) -> None:
     selection = auto_bundle.manifest["selection"]
     assert set(selection) == {"als", "ease", "itemknn"}
-    scores = {name: entry["validation_ndcg@10"] for name, entry in selection.items()}
+    scores = {name: entry["confirmed_ndcg@10"] for name, entry in selection.items()}
     assert all(0 < score < 1 for score in scores.values())
+    assert all(0 < entry["validation_ndcg@10"] < 1 for entry in selection.values())
     assert auto_bundle.model == max(scores, key=lambda name: scores[name])
     assert (
         auto_bundle.manifest["params"][auto_bundle.model] == selection[auto_bundle.model]["params"]

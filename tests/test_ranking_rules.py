@@ -26,6 +26,9 @@ def test_a_category_cap_keeps_a_list_varied(
     assert len(capped["items"]) == 10
     assert max(categories_of(bundle, capped).values()) <= 2
     assert capped["items"][0]["item_id"] == uncapped["items"][0]["item_id"]
+    one_each = recommend(client, visitor_id=visitor_id, limit=12, max_per_category=1)
+    assert len(one_each["items"]) == 12  # the list widens until the cap leaves enough
+    assert set(categories_of(bundle, one_each).values()) == {1}
 
 
 def test_distinct_widgets_of_one_page_never_repeat_an_item(
@@ -67,4 +70,18 @@ def test_replenishable_purchases_may_be_recommended_again(
     ordinary = recommend(client, visitor_id=visitor_id, limit=100, category=category)
     assert first not in {i["item_id"] for i in ordinary["items"]}
     again = recommend(replenishing_client, visitor_id=visitor_id, limit=100, category=category)
+    assert first in {i["item_id"] for i in again["items"]}
+
+
+def test_with_exclusion_off_purchases_may_come_back(
+    client: TestClient, settings: Settings, bundle: Bundle, visitor_id: str
+) -> None:
+    category = bundle.items[7]["category"]
+    send(client, *[{"type": "view", "visitor_id": visitor_id, "item_id": i}
+                   for i in items_in(bundle, category)[:3]])  # fmt: skip
+    first = recommend(client, visitor_id=visitor_id, limit=5)["items"][0]["item_id"]
+    send(client, {"type": "purchase", "visitor_id": visitor_id, "items": [{"item_id": first}]})
+    own = settings.model_copy(update={"exclude_purchased": False})
+    with TestClient(create_app(own)) as lenient:
+        again = recommend(lenient, visitor_id=visitor_id, limit=100, category=category)
     assert first in {i["item_id"] for i in again["items"]}

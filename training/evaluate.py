@@ -53,6 +53,7 @@ class Candidate:
     half_life_days: float | None
     validation: float
     tried: list[dict[str, Any]] = field(default_factory=list)
+    confirmed: float | None = None  # the chosen settings re-scored on a fresh split
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Heldout:
 
 def rank_top(fitted: Fitted, seen: sp.csr_matrix, users: IntArray, k: int) -> IntArray:
     """Each user's top k among the items they did not touch in training."""
+    k = min(k, seen.shape[1] - 1)
     top = np.empty((len(users), k), dtype=np.int64)
     for start in range(0, len(users), CHUNK):
         chunk = users[start : start + CHUNK]
@@ -90,7 +92,7 @@ def score_model(fitted: Fitted, heldout: Heldout, ks: Sequence[int]) -> dict[str
     )
     n_relevant = np.array([len(r) for r in heldout.relevant], dtype=np.int64)
     metrics: dict[str, float] = {}
-    for k in ks:
+    for k in (k for k in ks if k <= top.shape[1]):
         metrics.update(all_metrics(hits, n_relevant, top, heldout.seen.shape[1], k))
     return metrics
 
@@ -152,7 +154,7 @@ def evaluate(
         metrics = score_model(fitted, heldout, ks)
         models[name] = {
             **{key: round(value, 5) for key, value in metrics.items()},
-            "coverage": round(metrics[f"coverage@{max(protocol.ks)}"], 5),
+            "coverage": round(metrics.get(f"coverage@{max(protocol.ks)}", float("nan")), 5),
             "train_seconds": round(train_seconds, 2),
             "params": {**candidate.params, "half_life_days": candidate.half_life_days},
             "validation": {

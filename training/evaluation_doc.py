@@ -47,7 +47,9 @@ def render(reports_dir: Path) -> str:
         "- **random** split: a seeded share of each user's distinct items is held out; "
         "**time** split: everything after the cut is held out.",
         "- For each test user, **every item the user did not touch in training is ranked**; "
-        "the held-out items the user had not touched in training are the ones to find.",
+        "the held-out items the user had not touched in training are the ones to find. "
+        "Test users with no training interactions are left out: there is nothing to "
+        "personalise from.",
         "- Hyper-parameters and the recency half-life are chosen per model by nDCG@10 on a "
         "validation split carved from the training part with the same protocol; the test "
         "part is used once, for the figures below.",
@@ -60,7 +62,11 @@ def render(reports_dir: Path) -> str:
         "these public datasets carry one positive event type each (ratings; purchases), so "
         "there is nothing to tune them against yet.",
         "- `train` uses the same search to choose the model it serves (ALS, EASE or item-kNN; "
-        "BPR has no closed-form fold-in, so it is a baseline only).",
+        "BPR has no closed-form fold-in, so it is a baseline only), then re-scores each "
+        "finalist on a fresh validation split so a bigger grid earns no advantage.",
+        "- Serving decays a visitor's interactions from the moment of the request, training "
+        "from the end of the log; the server also sees only the latest 100 interactions of "
+        "a person. Both are deliberate (recent behaviour first) and shift a few ranks.",
         "",
     ]
     for run, title in RUNS.items():

@@ -49,7 +49,11 @@ class InteractionLog:
         return len(self.person_ids)
 
     def subset(self, mask: npt.NDArray[np.bool_]) -> InteractionLog:
-        """The rows where `mask` holds, with the same people and items."""
+        """The rows where `mask` holds, with the same people and items.
+
+        Orders are not carried over: they have no rows to mask, and keeping them would let
+        a held-out part leak into anything computed from a training subset.
+        """
         return InteractionLog(
             self.people[mask],
             self.items[mask],
@@ -57,7 +61,7 @@ class InteractionLog:
             self.times[mask],
             self.person_ids,
             self.n_items,
-            self.order_items,
+            sp.csr_matrix((0, self.n_items), dtype=np.float32),
             self.events_read,
         )
 
