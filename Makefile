@@ -12,6 +12,7 @@ export DATA_DIR ?= var/data
 export MODELS_DIR ?= var/models
 export PUBLIC_API_KEYS ?= pk_demo_public
 export SECRET_API_KEYS ?= sk_demo_secret
+export CAMPAIGNS_FILE ?= campaigns.example.yaml
 
 SHARED_DATA ?= ../shared/data
 EVAL_DIR := docs/evaluation

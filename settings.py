@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = None
     cors_origins: CommaList = []
     campaigns_file: Path | None = None
+    campaigns_poll_seconds: float = 2.0
+    # Offer codes are an HMAC of person and offer: set a private value in production.
+    offer_code_secret: str = "encore-development-only"
 
     # Behaviour state kept per visitor; caps keep memory per visitor bounded.
     stream_max_len: int = 1_000_000

@@ -13,11 +13,14 @@ from fastapi.openapi.utils import get_openapi
 
 from models.events import Event
 from server.auth import ApiKeys
+from server.campaign_store import CampaignStore
 from server.engine import Engine
 from server.errors import install_error_handlers
 from server.limits import BodySizeLimit
+from server.people import PeopleService
 from server.recommending import RecommendationService
 from server.responses import JSONResponse
+from server.routes import campaigns as campaign_routes
 from server.routes import events, health, items, recommendations, visitors
 from server.schemas import EventsBatch
 from settings import Settings, get_settings
@@ -37,6 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.redis_url:
             raise RuntimeError("REDIS_URL is unset: start through `python -m server`")
+        campaigns = CampaignStore(settings.campaigns_file, settings.campaigns_poll_seconds)
+        campaigns.load_initial()
+        app.state.campaigns = campaigns
         redis = connect(settings.redis_url, settings.redis_max_connections)
         engine = Engine(
             redis,
@@ -50,9 +56,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.event_store = EventStore(redis, settings)
         app.state.recommendations = RecommendationService(redis, engine)
+        app.state.people = PeopleService(redis, engine, campaigns, settings.offer_code_secret)
+        campaigns.start()
         try:
             yield
         finally:
+            await campaigns.stop()
             await engine.stop()
             await redis.aclose()
 
@@ -70,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         items.router,
         recommendations.router,
         visitors.router,
+        campaign_routes.router,
         health.router,
     ):
         app.include_router(router)

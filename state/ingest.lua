@@ -45,14 +45,21 @@ local function merge(from, to)
   -- An order both sides recorded counts once: orders are keyed by order id.
   local orders = redis.call('HGETALL', key('orders', from))
   for i = 1, #orders, 2 do redis.call('HSETNX', key('orders', to), orders[i], orders[i + 1]) end
+  local counts = redis.call('HGETALL', key('counts', from))
+  for i = 1, #counts, 2 do redis.call('HINCRBY', key('counts', to), counts[i], counts[i + 1]) end
+  -- The visitor leaves its segments; the customer's are recomputed after this request.
+  for _, name in ipairs(redis.call('SMEMBERS', key('segments', from))) do
+    redis.call('SREM', string.format(p.segment, name), from)
+  end
   local flat = redis.call('HGETALL', key('profile', from))
   local old = {}
   for i = 1, #flat, 2 do old[flat[i]] = flat[i + 1] end
   local target = key('profile', to)
   for field, value in pairs(old) do
-    if field == 'events' then redis.call('HINCRBY', target, field, value)
+    if field == 'events' or field == 'referrals' then redis.call('HINCRBY', target, field, value)
     elseif field == 'first_seen' then keep_min(target, field, tonumber(value))
-    elseif field == 'last_seen' then keep_max(target, field, tonumber(value))
+    elseif field == 'last_seen' or string.sub(field, 1, 5) == 'last:' then
+      keep_max(target, field, tonumber(value))
     elseif field == 'last_order_at' then
       if keep_max(target, field, tonumber(value)) and old.last_order_id then
         redis.call('HSET', target, 'last_order_id', old.last_order_id)
@@ -85,7 +92,12 @@ local function apply(op, person)
   local profile = key('profile', person)
   keep_min(profile, 'first_seen', op.ts)
   keep_max(profile, 'last_seen', op.ts)
+  keep_max(profile, 'last:' .. op.type, op.ts)
   redis.call('HINCRBY', profile, 'events', 1)
+  -- Daily counts per event type for windowed segment rules; the day that just fell out
+  -- of the 90-day window is dropped, so the hash stays bounded.
+  redis.call('HINCRBY', key('counts', person), op.type .. ':' .. op.day, 1)
+  redis.call('HDEL', key('counts', person), op.type .. ':' .. (op.day - 91))
   if op.customer then redis.call('HSET', profile, 'customer_id', op.customer) end
   if op.recent then
     for _, entry in ipairs(op.recent) do redis.call('LPUSH', key('recent', person), entry) end
@@ -111,14 +123,25 @@ local function apply(op, person)
     end
     -- The orders hash (order id -> value) is the ledger: lifetime value and order count
     -- are read from it, so a repeated order id never counts twice.
-    if redis.call('HSETNX', key('orders', person), op.purchase.order_key, op.purchase.value) == 1 then
+    local entry = op.purchase.value .. '|' .. op.ts
+    if redis.call('HSETNX', key('orders', person), op.purchase.order_key, entry) == 1 then
       if keep_max(profile, 'last_order_at', op.ts) then
         redis.call('HSET', profile, 'last_order_id', op.purchase.order_key)
       end
     end
   end
+  if op.returned then
+    -- A return marks its order in the ledger: its value and points no longer count.
+    local entry = redis.call('HGET', key('orders', person), op.returned)
+    if entry and not string.find(entry, '|R', 1, true) then
+      redis.call('HSET', key('orders', person), op.returned, entry .. '|R')
+    end
+  end
   if op.profile then
     for field, value in pairs(op.profile) do redis.call('HSET', profile, field, value) end
+  end
+  if op.referrer then
+    redis.call('HINCRBY', key('profile', string.format(p.customer_person, op.referrer)), 'referrals', 1)
   end
 end
 

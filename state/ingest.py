@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from models.events import Event, EventType, LineItem
-from models.weights import event_weight
+from models.events import MAX_ID_LENGTH, Event, EventType, LineItem
+from models.weights import SECONDS_PER_DAY, event_weight
 from settings import Settings
 from state import keys
 from state.interactions import encode_interaction
@@ -42,7 +42,9 @@ def event_op(event: Event, now: datetime) -> dict[str, Any]:
     record["timestamp"] = at.astimezone(UTC).isoformat()
     op: dict[str, Any] = {
         "visitor": event.visitor_id,
+        "type": event.type.value,
         "ts": ts,
+        "day": int(ts // SECONDS_PER_DAY),
         "record": orjson.dumps(record).decode(),
     }
     if event.event_id:
@@ -65,6 +67,8 @@ def event_op(event: Event, now: datetime) -> dict[str, Any]:
             # The ledger key: the order id, else the event id, else the moment.
             "order_key": event.order_id or f"event:{event.event_id or ts}",
         }
+    elif event.type is EventType.RETURN_REQUESTED and event.order_id:
+        op["returned"] = event.order_id
     elif event.type is EventType.SIGNUP and event.properties:
         profile = {
             name: _flag(event.properties[name])
@@ -73,6 +77,9 @@ def event_op(event: Event, now: datetime) -> dict[str, Any]:
         }
         if profile:
             op["profile"] = profile
+        referrer = event.properties.get("referred_by")
+        if isinstance(referrer, str) and 0 < len(referrer) <= MAX_ID_LENGTH:
+            op["referrer"] = referrer
     return op
 
 
@@ -90,6 +97,7 @@ class EventStore:
         payload = {
             "templates": keys.PERSON_TEMPLATES,
             "link": keys.LINK_TEMPLATE,
+            "segment": keys.SEGMENT_TEMPLATE,
             "dedup": keys.DEDUP_TEMPLATE,
             "visitor_person": keys.VISITOR_PERSON,
             "customer_person": keys.CUSTOMER_PERSON,

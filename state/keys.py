@@ -26,8 +26,10 @@ PERSON_TEMPLATES: dict[str, str] = {
     "cart": PREFIX + ":{%s}:cart",  # hash: item_id -> quantity
     "wishlist": PREFIX + ":{%s}:wishlist",  # set of item ids
     "purchased": PREFIX + ":{%s}:purchased",  # set of item ids
-    "orders": PREFIX + ":{%s}:orders",  # hash: order id -> value; the ledger of LTV
+    "orders": PREFIX + ":{%s}:orders",  # hash: order id -> "value|ts[|R]": the LTV ledger
     "visitors": PREFIX + ":{%s}:visitors",  # set of visitor ids linked to a customer
+    "counts": PREFIX + ":{%s}:counts",  # hash: "type:day" -> events that day (90 days)
+    "segments": PREFIX + ":{%s}:segments",  # set: the segments the person is in now
 }
 # visitor id -> the customer id it was linked to (in the visitor's own slot).
 LINK_TEMPLATE = PREFIX + ":{v:%s}:customer"
@@ -58,3 +60,22 @@ def link_key(visitor_id: str) -> str:
 
 def dedup_key(event_id: str) -> str:
     return DEDUP_TEMPLATE % event_id
+
+
+# Segment membership: segment name -> set of persons (sizes are SCARD).
+SEGMENT_TEMPLATE = PREFIX + ":segment:%s"
+
+# Offer redemptions, all in the offer's slot so one script can check and count them.
+OFFER_TEMPLATES: dict[str, str] = {
+    "orders": PREFIX + ":{offer:%s}:orders",  # hash: order id -> person who redeemed
+    "people": PREFIX + ":{offer:%s}:people",  # hash: person -> redemptions
+    "points": PREFIX + ":{offer:%s}:points",  # hash: person -> loyalty points spent
+}
+
+
+def segment_key(name: str) -> str:
+    return SEGMENT_TEMPLATE % name
+
+
+def offer_key(kind: str, offer_id: str) -> str:
+    return OFFER_TEMPLATES[kind] % offer_id

@@ -11,12 +11,15 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from campaigns.person import Order, PersonRecord
 from models.recommend import VisitorHistory
 from state import keys
 from state.interactions import decode_interaction
 
 HISTORY_KINDS = ("recent", "purchased", "cart")
-PROFILE_KINDS = ("profile", "recent", "purchased", "cart", "wishlist", "orders")
+PROFILE_KINDS = (
+    "profile", "recent", "purchased", "cart", "wishlist", "orders", "counts", "segments"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,39 +74,23 @@ def history_from(values: dict[str, Any]) -> VisitorHistory:
     )
 
 
-async def read_profile(redis: Redis, visitor_id: str) -> dict[str, Any] | None:
-    """The live profile as the API shows it, or None for a visitor never seen."""
+async def read_record(redis: Redis, visitor_id: str) -> PersonRecord | None:
+    """Everything held about the visitor's person, or None for a visitor never seen."""
     state = await read_person(redis, visitor_id, PROFILE_KINDS)
     if not state.exists:
         return None
-    fields = {k: v for k, v in state.values["profile"].items()}
-    history = history_from(state.values)
-    order_values = [float(value) for value in state.values["orders"].values()]
-    orders = len(order_values)
-    ltv = round(sum(order_values), 2)
-    return {
-        "visitor_id": visitor_id,
-        "customer_id": fields.get("customer_id"),
-        "person": state.person,
-        "orders": orders,
-        "lifetime_value": ltv,
-        "average_order_value": round(ltv / orders, 2) if orders else 0.0,
-        "first_seen": _float_or_none(fields.get("first_seen")),
-        "last_seen": _float_or_none(fields.get("last_seen")),
-        "last_order_at": _float_or_none(fields.get("last_order_at")),
-        "last_order_id": fields.get("last_order_id"),
-        "events": int(fields.get("events", 0)),
-        "email_opt_in": _flag_or_none(fields.get("email_opt_in")),
-        "sms_opt_in": _flag_or_none(fields.get("sms_opt_in")),
-        "birthday": fields.get("birthday"),
-        "cart": {k: int(v) for k, v in state.values["cart"].items()},
-        "wishlist": sorted(i for i in state.values["wishlist"]),
-        "purchased": sorted(history.purchased),
-        "recent_items": [
-            {"item_id": x.item_id, "type": x.event_type, "timestamp": x.timestamp}
-            for x in reversed(history.interactions)
-        ],
-    }
+    values = state.values
+    return PersonRecord(
+        person=state.person,
+        profile=dict(values["profile"]),
+        orders=[Order.parse(key, entry) for key, entry in values["orders"].items()],
+        cart={item: int(quantity) for item, quantity in values["cart"].items()},
+        wishlist=sorted(values["wishlist"]),
+        purchased=sorted(values["purchased"]),
+        recent=[decode_interaction(entry) for entry in values["recent"]],
+        counts={name: int(count) for name, count in values["counts"].items()},
+        segments=frozenset(values["segments"]),
+    )
 
 
 def _queue_reads(pipe: Any, person: str, kinds: tuple[str, ...]) -> None:
@@ -114,14 +101,8 @@ def _queue_reads(pipe: Any, person: str, kinds: tuple[str, ...]) -> None:
         "cart": pipe.hgetall,
         "wishlist": pipe.smembers,
         "orders": pipe.hgetall,
+        "counts": pipe.hgetall,
+        "segments": pipe.smembers,
     }
     for kind in kinds:
         readers[kind](keys.person_key(kind, person))
-
-
-def _float_or_none(value: str | None) -> float | None:
-    return float(value) if value is not None else None
-
-
-def _flag_or_none(value: str | None) -> bool | None:
-    return None if value is None else value == "1"

@@ -6,11 +6,12 @@ import asyncio
 import socket
 from pathlib import Path
 
+from campaigns.person import PersonRecord
 from models.events import Event
 from settings import Settings
 from state.connection import EmbeddedRedis, connect
 from state.ingest import EventStore
-from state.visitors import read_profile
+from state.visitors import read_record
 
 
 def free_port() -> int:
@@ -34,10 +35,10 @@ def test_state_survives_a_restart_of_the_embedded_server(tmp_path: Path) -> None
         await EventStore(redis, Settings()).ingest([purchase])
         await redis.aclose()
 
-    async def read(url: str) -> dict[str, object] | None:
+    async def read(url: str) -> PersonRecord | None:
         redis = connect(url)
         try:
-            return await read_profile(redis, "durable")
+            return await read_record(redis, "durable")
         finally:
             await redis.aclose()
 
@@ -52,7 +53,8 @@ def test_state_survives_a_restart_of_the_embedded_server(tmp_path: Path) -> None
     finally:
         second.stop()
     assert profile is not None
-    assert (profile["orders"], profile["lifetime_value"], profile["purchased"]) == (1, 12.5, ["i1"])
+    assert [(o.key, o.value) for o in profile.orders] == [("o-1", 12.5)]
+    assert list(profile.purchased) == ["i1"]
 
 
 def test_requests_get_a_503_while_redis_is_down(settings: Settings, tmp_path: Path) -> None:

@@ -47,6 +47,8 @@ async def post_events(request: Request, _: PublicKey) -> Response:
     raw = _event_list(await request.body(), settings.max_events_per_request)
     events = [_validate(index, row) for index, row in enumerate(raw)]
     result = await request.app.state.event_store.ingest(events)
+    # Segments are live: everyone this request touched is re-evaluated now.
+    await request.app.state.people.refresh_segments({event.visitor_id for event in events})
     return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates}, 202)
 
 

@@ -1,0 +1,60 @@
+"""A person's live record as read from Redis: plain data for the pure rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from models.recommend import Interaction
+
+SECONDS_PER_DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class Order:
+    key: str
+    value: float
+    at: float  # seconds since the epoch
+    returned: bool = False
+
+    @classmethod
+    def parse(cls, key: str, entry: str) -> Order:
+        """A ledger entry "value|ts" or "value|ts|R" (returned)."""
+        parts = entry.split("|")
+        return cls(key, float(parts[0]), float(parts[1]), len(parts) > 2 and parts[2] == "R")
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    person: str  # "v:<visitor>" or "c:<customer>"
+    profile: Mapping[str, str] = field(default_factory=dict)
+    orders: Sequence[Order] = ()
+    cart: Mapping[str, int] = field(default_factory=dict)
+    wishlist: Sequence[str] = ()
+    purchased: Sequence[str] = ()
+    recent: Sequence[Interaction] = ()  # newest first
+    counts: Mapping[str, int] = field(default_factory=dict)  # "type:day" -> events
+    segments: frozenset[str] = frozenset()  # as last stored
+
+    @property
+    def is_customer(self) -> bool:
+        return self.person.startswith("c:")
+
+    @property
+    def kept_orders(self) -> list[Order]:
+        return [order for order in self.orders if not order.returned]
+
+    def number(self, name: str) -> float | None:
+        value = self.profile.get(name)
+        return float(value) if value is not None else None
+
+    def flag(self, name: str) -> bool | None:
+        value = self.profile.get(name)
+        return None if value is None else value == "1"
+
+    def events_in_window(self, event_type: str, days: int, now: float) -> int:
+        """Events of a type over the last `days` days, today included."""
+        today = int(now // SECONDS_PER_DAY)
+        return sum(
+            self.counts.get(f"{event_type}:{day}", 0) for day in range(today - days + 1, today + 1)
+        )

@@ -1,0 +1,28 @@
+"""Which segments a person is in, evaluated from their facts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from campaigns.config import Campaigns
+from campaigns.person import PersonRecord
+from campaigns.rules import matches
+
+
+def segments_of(
+    campaigns: Campaigns, facts: Mapping[str, Any], record: PersonRecord, now: float
+) -> list[str]:
+    """The names of every segment whose rule the person satisfies, in file order."""
+    memo: dict[str, bool] = {}
+
+    def counts(event_type: str, days: int) -> int:
+        return record.events_in_window(event_type, days, now)
+
+    def member(name: str) -> bool:
+        if name not in memo:
+            memo[name] = False  # a rule that refers back to itself is not a match
+            memo[name] = matches(campaigns.segments[name].rule, facts, counts, member)
+        return memo[name]
+
+    return [name for name in campaigns.segments if member(name)]

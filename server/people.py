@@ -1,0 +1,162 @@
+"""A person as the API shows them: profile, segments, content, offers, redemptions.
+
+Reads the record from Redis, hands it to the pure rules in `campaigns`, and writes back
+only what must be counted (segment membership, redemptions).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from campaigns.config import Campaigns, OfferKind
+from campaigns.content import choose_content
+from campaigns.facts import compute_facts
+from campaigns.offers import Context, Eligible, eligible_offers, offer_code
+from campaigns.person import PersonRecord
+from campaigns.segments import segments_of
+from server.campaign_store import CampaignStore
+from server.engine import Engine
+from server.errors import ApiError
+from state.offers import Redemptions
+from state.segments import store_membership
+from state.visitors import read_record
+
+
+@dataclass(frozen=True)
+class Person:
+    """One evaluation of a person against the campaigns in force."""
+
+    visitor_id: str
+    record: PersonRecord
+    campaigns: Campaigns
+    facts: dict[str, Any]
+    segments: frozenset[str]
+    offers: list[Eligible]
+    now: datetime
+
+
+class PeopleService:
+    def __init__(
+        self, redis: Redis, engine: Engine, campaigns: CampaignStore, code_secret: str
+    ) -> None:
+        self._redis = redis
+        self._engine = engine
+        self._campaigns = campaigns
+        self._redemptions = Redemptions(redis)
+        self._secret = code_secret
+
+    async def evaluate(self, visitor_id: str) -> Person | None:
+        """Facts, segments and eligible offers; segment membership is kept current."""
+        record = await read_record(self._redis, visitor_id)
+        if record is None:
+            return None
+        campaigns = self._campaigns.current
+        offer_ids = [offer.id for offer in campaigns.offers]
+        mine, total, points = await self._redemptions.counts(offer_ids, record.person)
+        spent = sum(points[o.id] for o in campaigns.offers if o.kind is OfferKind.LOYALTY_REWARD)
+        now = time.time()
+        facts = compute_facts(record, self._engine.item, campaigns.loyalty, spent, now)
+        segments = frozenset(segments_of(campaigns, facts, record, now))
+        await store_membership(self._redis, record.person, record.segments, segments)
+        moment = datetime.fromtimestamp(now, UTC)
+        context = Context(campaigns, record, facts, segments, self._engine.item, moment)
+        offers = eligible_offers(context, mine, total)
+        return Person(visitor_id, record, campaigns, facts, segments, offers, moment)
+
+    async def refresh_segments(self, visitor_ids: set[str]) -> None:
+        """After events: recompute the segments of every person they touched."""
+        for visitor_id in visitor_ids:
+            await self.evaluate(visitor_id)
+
+    def profile(self, person: Person) -> dict[str, Any]:
+        record, facts = person.record, person.facts
+        return {
+            "visitor_id": person.visitor_id,
+            "customer_id": record.profile.get("customer_id"),
+            "person": record.person,
+            "segments": sorted(person.segments),
+            **{k: v for k, v in facts.items() if k not in ("loyalty_perks",)},
+            "loyalty": {
+                "tier": facts["loyalty_tier"],
+                "label": facts["loyalty_label"],
+                "points": facts["loyalty_points"],
+                "perks": facts["loyalty_perks"],
+                "spend_12m": facts["spend_12m"],
+            },
+            "first_seen": record.number("first_seen"),
+            "last_seen": record.number("last_seen"),
+            "last_order_at": record.number("last_order_at"),
+            "last_order_id": record.profile.get("last_order_id"),
+            "events": int(record.number("events") or 0),
+            "birthday": record.profile.get("birthday"),
+            "cart": dict(record.cart),
+            "wishlist": list(record.wishlist),
+            "purchased": list(record.purchased),
+            "recent_items": [
+                {"item_id": x.item_id, "type": x.event_type, "timestamp": x.timestamp}
+                for x in record.recent
+            ],
+        }
+
+    def content(self, person: Person | None, slot: str, limit: int) -> list[dict[str, Any]]:
+        campaigns = self._campaigns.current
+        if person is None:
+            return choose_content(campaigns, slot, frozenset(), {}, limit)
+        return choose_content(person.campaigns, slot, person.segments, person.facts, limit)
+
+    def offers(self, person: Person) -> list[dict[str, Any]]:
+        return [eligible.as_json(self._code(person, eligible)) for eligible in person.offers]
+
+    async def redeem(
+        self,
+        person: Person,
+        offer_id: str,
+        order_id: str,
+        code: str | None,
+        order_value: float | None,
+    ) -> dict[str, Any]:
+        offer = person.campaigns.offer(offer_id)
+        if offer is None:
+            raise ApiError(404, "offer_not_found", "no such offer")
+        previous = await self._redemptions.counts([offer_id], person.record.person)
+        choices = [e for e in person.offers if e.offer.id == offer_id]
+        if code is not None:
+            choices = [e for e in choices if self._code(person, e) == code]
+        if not choices and not previous[0][offer_id]:
+            raise ApiError(409, "not_eligible", "the visitor cannot use this offer now")
+        # An offer already used is no longer listed: the script below then answers a
+        # retry for the same order as a duplicate, and anything else as a refusal.
+        eligible = choices[0] if choices else None
+        if eligible and order_value is not None and order_value < eligible.min_order_value:
+            raise ApiError(
+                409, "below_minimum", f"this offer needs an order of {eligible.min_order_value}"
+            )
+        limit = 0 if offer.kind in (OfferKind.LOYALTY_REWARD,) else offer.per_customer_limit
+        if offer.kind is OfferKind.REFERRAL_CREDIT:
+            limit = int(person.facts["referrals"])
+        outcome = await self._redemptions.redeem(
+            offer_id,
+            order_id,
+            person.record.person,
+            limit,
+            offer.budget or 0,
+            eligible.points_cost if eligible else 0,
+        )
+        if outcome in ("redeemed", "duplicate"):
+            return {"offer_id": offer_id, "order_id": order_id, "status": outcome}
+        raise ApiError(409, outcome, _REFUSALS[outcome])
+
+    def _code(self, person: Person, eligible: Eligible) -> str:
+        return offer_code(self._secret, person.record.person, eligible.offer.id, eligible.item_id)
+
+
+_REFUSALS = {
+    "order_used": "this order already redeemed this offer for someone else",
+    "limit_reached": "the visitor has used this offer as often as allowed",
+    "budget_exhausted": "this offer's budget is spent",
+}
