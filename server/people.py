@@ -6,38 +6,18 @@ only what must be counted (segment membership, redemptions).
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
-from campaigns.config import Campaigns, OfferKind
+from campaigns.config import OfferKind
 from campaigns.content import choose_content
-from campaigns.facts import compute_facts
-from campaigns.offers import Context, Eligible, eligible_offers, offer_code
-from campaigns.person import PersonRecord
-from campaigns.segments import segments_of
+from campaigns.offers import Eligible, offer_code
 from server.campaign_store import CampaignStore
 from server.engine import Engine
 from server.errors import ApiError
 from state.offers import Redemptions
-from state.segments import store_membership
-from state.visitors import read_record
-
-
-@dataclass(frozen=True)
-class Person:
-    """One evaluation of a person against the campaigns in force."""
-
-    visitor_id: str
-    record: PersonRecord
-    campaigns: Campaigns
-    facts: dict[str, Any]
-    segments: frozenset[str]
-    offers: list[Eligible]
-    now: datetime
+from state.people import Person, evaluate_person
 
 
 class PeopleService:
@@ -52,21 +32,9 @@ class PeopleService:
 
     async def evaluate(self, visitor_id: str) -> Person | None:
         """Facts, segments and eligible offers; segment membership is kept current."""
-        record = await read_record(self._redis, visitor_id)
-        if record is None:
-            return None
-        campaigns = self._campaigns.current
-        offer_ids = [offer.id for offer in campaigns.offers]
-        mine, total, points = await self._redemptions.counts(offer_ids, record.person)
-        spent = sum(points[o.id] for o in campaigns.offers if o.kind is OfferKind.LOYALTY_REWARD)
-        now = time.time()
-        facts = compute_facts(record, self._engine.item, campaigns.loyalty, spent, now)
-        segments = frozenset(segments_of(campaigns, facts, record, now))
-        await store_membership(self._redis, record.person, record.segments, segments)
-        moment = datetime.fromtimestamp(now, UTC)
-        context = Context(campaigns, record, facts, segments, self._engine.item, moment)
-        offers = eligible_offers(context, mine, total)
-        return Person(visitor_id, record, campaigns, facts, segments, offers, moment)
+        return await evaluate_person(
+            self._redis, visitor_id, self._campaigns.current, self._engine.item, self._redemptions
+        )
 
     async def refresh_segments(self, visitor_ids: set[str]) -> None:
         """After events: recompute the segments of every person they touched."""

@@ -98,6 +98,12 @@ def test_load_then_export_round_trips_history(
     counts = load_history(settings, small, store_dir / "catalog.jsonl.gz")
     assert counts == {"items": TEST_STORE.items, "accepted": 3000, "duplicates": 0, "rejected": 0}
     assert load_history(settings, small, None)["duplicates"] == 3000  # event ids make it idempotent
+    example = Path(__file__).resolve().parent.parent / "campaigns.example.yaml"
+    with_campaigns = Settings(redis_url=url, campaigns_file=example)
+    segmented = load_history(with_campaigns, small, None)["segmented"]
+    assert segmented == len({row["visitor_id"] for row in rows})
+    sizes = {k: connection.scard(k) for k in connection.scan_iter(keys.segment_key("*"))}
+    assert sizes and sum(sizes.values()) > 0
     assert connection.xlen(keys.EVENTS_STREAM) == 3000
     exported = export_history(settings, tmp_path / "out.jsonl.gz")
     assert exported == 3000

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,15 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from tqdm import tqdm
 
+from campaigns.config import load_campaigns
 from models.events import Event
 from settings import Settings
 from state import catalog as catalog_store
 from state import keys
 from state.connection import connect, redis_url_or_embedded
 from state.ingest import EventStore
+from state.offers import Redemptions
+from state.people import evaluate_person
 from training.datafiles import read_catalog, read_events, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -67,13 +71,29 @@ async def _load(
         for batch in _batches(tqdm(items, desc="loading catalog", unit="item")):
             counts["items"] += await catalog_store.upsert_items(redis, batch)
     store = EventStore(redis, settings)
+    visitors: set[str] = set()
     rows = tqdm(read_events(events_path), desc="loading events", unit="ev", unit_scale=True)
     for batch in _batches(rows):
         events = list(_valid_events(batch, counts))
+        visitors.update(event.visitor_id for event in events)
         result = await store.ingest(events)
         counts["accepted"] += result.accepted
         counts["duplicates"] += result.duplicates
+    if settings.campaigns_file is not None:
+        counts["segmented"] = await _segment(redis, settings.campaigns_file, visitors)
     return counts
+
+
+async def _segment(redis: Redis, campaigns_file: Path, visitors: set[str]) -> int:
+    """Evaluate everyone loaded, so segment sizes reflect the history from the start."""
+    campaigns = load_campaigns(campaigns_file)
+    _, stored = await catalog_store.all_items(redis)
+    items = {item["item_id"]: item for item in stored}
+    redemptions = Redemptions(redis)
+    now = time.time()
+    for visitor_id in tqdm(sorted(visitors), desc="segmenting", unit="visitor"):
+        await evaluate_person(redis, visitor_id, campaigns, items.get, redemptions, now)
+    return len(visitors)
 
 
 def _valid_events(rows: list[dict[str, Any]], counts: dict[str, int]) -> Iterator[Event]:
