@@ -12,6 +12,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY settings.py ./
 COPY models ./models
+COPY campaigns ./campaigns
+COPY campaigns.example.yaml ./
 COPY state ./state
 COPY server ./server
 COPY training ./training
@@ -27,6 +29,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     MODELS_DIR=/models \
     DATA_DIR=/data \
     OPENBLAS_NUM_THREADS=1
+COPY --from=build /src/campaigns.example.yaml /etc/encore/campaigns.yaml
+ENV CAMPAIGNS_FILE=/etc/encore/campaigns.yaml
 RUN mkdir -p /models /data && chown encore:encore /models /data
 USER encore
 WORKDIR /home/encore
