@@ -6,6 +6,7 @@ only what must be counted (segment membership, redemptions).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from redis.asyncio import Redis
@@ -18,6 +19,8 @@ from server.engine import Engine
 from server.errors import ApiError
 from state.offers import Redemptions
 from state.people import Person, evaluate_person
+
+REFRESH_CONCURRENCY = 32  # well under the Redis pool, leaving room for other requests
 
 
 class PeopleService:
@@ -38,8 +41,10 @@ class PeopleService:
 
     async def refresh_segments(self, visitor_ids: set[str]) -> None:
         """After events: recompute the segments of every person they touched."""
-        for visitor_id in visitor_ids:
-            await self.evaluate(visitor_id)
+        pending = sorted(visitor_ids)
+        for start in range(0, len(pending), REFRESH_CONCURRENCY):
+            chunk = pending[start : start + REFRESH_CONCURRENCY]
+            await asyncio.gather(*(self.evaluate(visitor_id) for visitor_id in chunk))
 
     def profile(self, person: Person) -> dict[str, Any]:
         record, facts = person.record, person.facts
