@@ -65,10 +65,16 @@ class Context:
 
 
 def eligible_offers(
-    context: Context, redeemed_by_person: Mapping[str, int], redeemed_total: Mapping[str, int]
+    context: Context,
+    redeemed_by_person: Mapping[str, int],
+    redeemed_total: Mapping[str, int],
+    only: frozenset[str] | None = None,
 ) -> list[Eligible]:
+    """Offers the person may use now; `only` limits the check to some offer ids."""
     found: list[Eligible] = []
     for offer in context.campaigns.offers:
+        if only is not None and offer.id not in only:
+            continue
         if not _gates_open(offer, context, redeemed_by_person, redeemed_total):
             continue
         found.extend(RULES[offer.kind](offer, context, redeemed_by_person.get(offer.id, 0)))

@@ -33,10 +33,15 @@ class PeopleService:
         self._redemptions = Redemptions(redis)
         self._secret = code_secret
 
-    async def evaluate(self, visitor_id: str) -> Person | None:
+    async def evaluate(self, visitor_id: str, with_offers: bool = True) -> Person | None:
         """Facts, segments and eligible offers; segment membership is kept current."""
         return await evaluate_person(
-            self._redis, visitor_id, self._campaigns.current, self._engine.item, self._redemptions
+            self._redis,
+            visitor_id,
+            self._campaigns.current,
+            self._engine.item,
+            self._redemptions,
+            with_offers=with_offers,
         )
 
     async def refresh_segments(self, visitor_ids: set[str]) -> None:
@@ -44,7 +49,7 @@ class PeopleService:
         pending = sorted(visitor_ids)
         for start in range(0, len(pending), REFRESH_CONCURRENCY):
             chunk = pending[start : start + REFRESH_CONCURRENCY]
-            await asyncio.gather(*(self.evaluate(visitor_id) for visitor_id in chunk))
+            await asyncio.gather(*(self.evaluate(v, with_offers=False) for v in chunk))
 
     def profile(self, person: Person) -> dict[str, Any]:
         record, facts = person.record, person.facts
@@ -97,10 +102,11 @@ class PeopleService:
         if offer is None:
             raise ApiError(404, "offer_not_found", "no such offer")
         previous = await self._redemptions.counts([offer_id], person.record.person)
+        used_before = previous.mine[offer_id] > 0
         choices = [e for e in person.offers if e.offer.id == offer_id]
         if code is not None:
             choices = [e for e in choices if self._code(person, e) == code]
-        if not choices and not previous[0][offer_id]:
+        if not choices and not used_before:
             raise ApiError(409, "not_eligible", "the visitor cannot use this offer now")
         # An offer already used is no longer listed: the script below then answers a
         # retry for the same order as a duplicate, and anything else as a refusal.

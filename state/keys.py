@@ -68,8 +68,8 @@ SEGMENT_TEMPLATE = PREFIX + ":segment:%s"
 # Offer redemptions, all in the offer's slot so one script can check and count them.
 OFFER_TEMPLATES: dict[str, str] = {
     "orders": PREFIX + ":{offer:%s}:orders",  # hash: order id -> person who redeemed
-    "people": PREFIX + ":{offer:%s}:people",  # hash: person -> redemptions
-    "points": PREFIX + ":{offer:%s}:points",  # hash: person -> loyalty points spent
+    # hash: "total" -> redemptions, "p:<person>" -> theirs, "pts:<person>" -> points spent
+    "stats": PREFIX + ":{offer:%s}:stats",
 }
 
 

@@ -43,18 +43,28 @@ async def evaluate_person(
     item: ItemLookup,
     redemptions: Redemptions,
     now: float | None = None,
+    with_offers: bool = True,
 ) -> Person | None:
-    """Facts, segments and eligible offers; segment membership is stored if it moved."""
+    """Facts, segments and (unless not wanted) eligible offers; segments stored if moved.
+
+    Redemption counts are read only for the loyalty offers (points spent feed the facts)
+    and for the offers the person would otherwise be eligible for: a handful of commands.
+    """
     record = await read_record(redis, visitor_id)
     if record is None:
         return None
-    offer_ids = [offer.id for offer in campaigns.offers]
-    mine, total, points = await redemptions.counts(offer_ids, record.person)
-    spent = sum(points[o.id] for o in campaigns.offers if o.kind is OfferKind.LOYALTY_REWARD)
+    loyalty_ids = [o.id for o in campaigns.offers if o.kind is OfferKind.LOYALTY_REWARD]
+    spent = sum((await redemptions.counts(loyalty_ids, record.person)).points.values())
     now = time.time() if now is None else now
     facts = compute_facts(record, item, campaigns.loyalty, spent, now)
     segments = frozenset(segments_of(campaigns, facts, record, now))
     await store_membership(redis, record.person, record.segments, segments)
     moment = datetime.fromtimestamp(now, UTC)
-    offers = eligible_offers(Context(campaigns, record, facts, segments, item, moment), mine, total)
+    offers: list[Eligible] = []
+    if with_offers:
+        context = Context(campaigns, record, facts, segments, item, moment)
+        candidates = eligible_offers(context, {}, {})  # before counting anything
+        ids = list(dict.fromkeys(e.offer.id for e in candidates))
+        counts = await redemptions.counts(ids, record.person)
+        offers = eligible_offers(context, counts.mine, counts.total, only=frozenset(ids))
     return Person(visitor_id, record, campaigns, facts, segments, offers, moment)

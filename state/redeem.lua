@@ -1,7 +1,7 @@
 -- Redeem an offer for an order, atomically: at most once per order, at most `limit`
 -- times per person (0: no cap), at most `budget` times in all (0: no budget).
--- KEYS: orders hash (order -> person), people hash (person -> count), points hash.
--- ARGV: order id, person, limit, budget, points spent.
+-- KEYS: orders hash (order -> person), stats hash ("total", "p:<person>", "pts:<person>").
+-- ARGV: order id, person, limit, budget, loyalty points spent.
 local order, person = ARGV[1], ARGV[2]
 local limit, budget, points = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local owner = redis.call('HGET', KEYS[1], order)
@@ -9,11 +9,14 @@ if owner then
   if owner == person then return 'duplicate' end
   return 'order_used'
 end
-if limit > 0 and (tonumber(redis.call('HGET', KEYS[2], person)) or 0) >= limit then
+if limit > 0 and (tonumber(redis.call('HGET', KEYS[2], 'p:' .. person)) or 0) >= limit then
   return 'limit_reached'
 end
-if budget > 0 and redis.call('HLEN', KEYS[1]) >= budget then return 'budget_exhausted' end
+if budget > 0 and (tonumber(redis.call('HGET', KEYS[2], 'total')) or 0) >= budget then
+  return 'budget_exhausted'
+end
 redis.call('HSET', KEYS[1], order, person)
-redis.call('HINCRBY', KEYS[2], person, 1)
-if points > 0 then redis.call('HINCRBY', KEYS[3], person, points) end
+redis.call('HINCRBY', KEYS[2], 'total', 1)
+redis.call('HINCRBY', KEYS[2], 'p:' .. person, 1)
+if points > 0 then redis.call('HINCRBY', KEYS[2], 'pts:' .. person, points) end
 return 'redeemed'

@@ -47,7 +47,7 @@ async def content(
     limit: Annotated[int, Query(ge=1, le=20)] = 3,
 ) -> Response:
     people = request.app.state.people
-    person = await people.evaluate(visitor_id)
+    person = await people.evaluate(visitor_id, with_offers=False)
     return JSONResponse({"slot": slot, "blocks": people.content(person, slot, limit)})
 
 
