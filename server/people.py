@@ -17,8 +17,7 @@ from campaigns.offers import Eligible, offer_code
 from server.campaign_store import CampaignStore
 from server.engine import Engine
 from server.errors import ApiError
-from state.offers import Redemptions
-from state.people import Person, evaluate_person
+from state.people import PeopleStore, Person
 
 REFRESH_CONCURRENCY = 32  # well under the Redis pool, leaving room for other requests
 
@@ -27,21 +26,16 @@ class PeopleService:
     def __init__(
         self, redis: Redis, engine: Engine, campaigns: CampaignStore, code_secret: str
     ) -> None:
-        self._redis = redis
         self._engine = engine
         self._campaigns = campaigns
-        self._redemptions = Redemptions(redis)
+        self._store = PeopleStore(redis)
+        self._redemptions = self._store.redemptions
         self._secret = code_secret
 
     async def evaluate(self, visitor_id: str, with_offers: bool = True) -> Person | None:
         """Facts, segments and eligible offers; segment membership is kept current."""
-        return await evaluate_person(
-            self._redis,
-            visitor_id,
-            self._campaigns.current,
-            self._engine.item,
-            self._redemptions,
-            with_offers=with_offers,
+        return await self._store.evaluate(
+            visitor_id, self._campaigns.current, self._engine.item, with_offers=with_offers
         )
 
     async def refresh_segments(self, visitor_ids: set[str]) -> None:

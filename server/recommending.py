@@ -19,7 +19,7 @@ from server.engine import Engine
 from server.errors import ApiError
 from server.schemas import Placement, RecommendationQuery
 from state import keys
-from state.visitors import HISTORY_KINDS, history_from, read_person
+from state.visitors import HISTORY_KINDS, PersonReader, history_from
 
 DISPLAY_FIELDS = ("title", "category", "price", "url", "image_url")
 
@@ -27,6 +27,7 @@ DISPLAY_FIELDS = ("title", "category", "price", "url", "image_url")
 class RecommendationService:
     def __init__(self, redis: Redis, engine: Engine) -> None:
         self._redis = redis
+        self._reader = PersonReader(redis)
         self._engine = engine
 
     async def answer(self, query: RecommendationQuery) -> dict[str, Any]:
@@ -40,7 +41,7 @@ class RecommendationService:
         if visitor_id is None:
             await self.current()
             return VisitorHistory()
-        state = await read_person(self._redis, visitor_id, HISTORY_KINDS, (keys.CATALOG_REV,))
+        state = await self._reader.read(visitor_id, HISTORY_KINDS, (keys.CATALOG_REV,))
         await self._engine.sync_catalog(state.extras[0])
         return history_from(state.values)
 

@@ -20,7 +20,7 @@ from campaigns.person import PersonRecord
 from campaigns.segments import segments_of
 from state.offers import Redemptions
 from state.segments import store_membership
-from state.visitors import read_record
+from state.visitors import PersonReader, read_record
 
 
 @dataclass(frozen=True)
@@ -36,21 +36,40 @@ class Person:
     now: datetime
 
 
-async def evaluate_person(
-    redis: Redis,
+class PeopleStore:
+    """Reads people from Redis and evaluates them against a campaigns configuration."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self.reader = PersonReader(redis)
+        self.redemptions = Redemptions(redis)
+
+    async def evaluate(
+        self,
+        visitor_id: str,
+        campaigns: Campaigns,
+        item: ItemLookup,
+        now: float | None = None,
+        with_offers: bool = True,
+    ) -> Person | None:
+        """Facts, segments and (unless not wanted) eligible offers; segments stored if moved.
+
+        Redemption counts are read only for the loyalty offers (points spent feed the
+        facts) and for the offers the person would otherwise be eligible for.
+        """
+        return await _evaluate(self, visitor_id, campaigns, item, now, with_offers)
+
+
+async def _evaluate(
+    store: PeopleStore,
     visitor_id: str,
     campaigns: Campaigns,
     item: ItemLookup,
-    redemptions: Redemptions,
-    now: float | None = None,
-    with_offers: bool = True,
+    now: float | None,
+    with_offers: bool,
 ) -> Person | None:
-    """Facts, segments and (unless not wanted) eligible offers; segments stored if moved.
-
-    Redemption counts are read only for the loyalty offers (points spent feed the facts)
-    and for the offers the person would otherwise be eligible for: a handful of commands.
-    """
-    record = await read_record(redis, visitor_id)
+    redis, redemptions = store.redis, store.redemptions
+    record = await read_record(store.reader, visitor_id)
     if record is None:
         return None
     loyalty_ids = [o.id for o in campaigns.offers if o.kind is OfferKind.LOYALTY_REWARD]

@@ -1,14 +1,17 @@
 """Reading a visitor's live state: the history ranking needs and the full profile.
 
-An anonymous visitor costs one pipelined round trip; a visitor linked to a customer
-costs a second one, for the customer's keys.
+One script call per read, whoever the visitor is: it resolves the visitor -> customer
+link and reads the person's keys server-side, so a request pays one round trip and one
+command, not two round trips of a dozen commands each.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 
 from campaigns.person import Order, PersonRecord
@@ -16,6 +19,11 @@ from models.recommend import VisitorHistory
 from state import keys
 from state.interactions import decode_interaction
 
+_SCRIPT = resources.files("state").joinpath("read.lua").read_text()
+READERS = {
+    "profile": "hash", "recent": "list", "purchased": "set", "cart": "hash",
+    "wishlist": "set", "orders": "hash", "counts": "hash", "segments": "set",
+}  # fmt: skip
 HISTORY_KINDS = ("recent", "purchased", "cart")
 PROFILE_KINDS = (
     "profile", "recent", "purchased", "cart", "wishlist", "orders", "counts", "segments"
@@ -33,36 +41,40 @@ class PersonState:
         return any(self.values.values())
 
 
-async def read_person(
-    redis: Redis, visitor_id: str, kinds: tuple[str, ...], extra_gets: tuple[str, ...] = ()
-) -> PersonState:
-    """Resolve the visitor's person (itself or its customer) and read `kinds` of its keys.
+class PersonReader:
+    """Reads persons with the read script; one instance per Redis client."""
 
-    `extra_gets` are plain keys read in the same first round trip (the catalog revision).
-    """
-    person = keys.visitor_person(visitor_id)
-    pipe = redis.pipeline(transaction=False)
-    for key in extra_gets:
-        pipe.get(key)
-    pipe.get(keys.link_key(visitor_id))
-    _queue_reads(pipe, person, kinds)
-    replies = await pipe.execute()
-    extras, linked, values = (
-        replies[: len(extra_gets)],
-        replies[len(extra_gets)],
-        replies[len(extra_gets) + 1 :],
-    )
-    if linked is not None:
-        person = keys.customer_person(linked)
-        pipe = redis.pipeline(transaction=False)
-        _queue_reads(pipe, person, kinds)
-        values = await pipe.execute()
-    return PersonState(person, dict(zip(kinds, values, strict=True)), tuple(extras))
+    def __init__(self, redis: Redis) -> None:
+        self._script = redis.register_script(_SCRIPT)
+        self._arguments: dict[tuple[tuple[str, ...], tuple[str, ...]], bytes] = {}
 
+    async def read(
+        self, visitor_id: str, kinds: tuple[str, ...], extra_gets: tuple[str, ...] = ()
+    ) -> PersonState:
+        """Resolve the visitor's person (itself or its customer) and read `kinds` of it.
 
-async def read_history(redis: Redis, visitor_id: str) -> VisitorHistory:
-    state = await read_person(redis, visitor_id, HISTORY_KINDS)
-    return history_from(state.values)
+        `extra_gets` are plain keys read in the same call (the catalog revision).
+        """
+        arguments = self._arguments.get((kinds, extra_gets))
+        if arguments is None:
+            arguments = orjson.dumps(
+                {
+                    "templates": {kind: keys.PERSON_TEMPLATES[kind] for kind in kinds},
+                    "visitor_person": keys.VISITOR_PERSON,
+                    "customer_person": keys.CUSTOMER_PERSON,
+                    "kinds": [[kind, READERS[kind]] for kind in kinds],
+                    "extras": list(extra_gets),
+                }
+            )
+            self._arguments[(kinds, extra_gets)] = arguments
+        person, replies, extras = await self._script(
+            keys=[keys.link_key(visitor_id)], args=[visitor_id, arguments]
+        )
+        values = {
+            kind: _pairs(reply) if READERS[kind] == "hash" else reply
+            for kind, reply in zip(kinds, replies, strict=True)
+        }
+        return PersonState(person, values, tuple(extra or None for extra in extras))
 
 
 def history_from(values: dict[str, Any]) -> VisitorHistory:
@@ -74,9 +86,9 @@ def history_from(values: dict[str, Any]) -> VisitorHistory:
     )
 
 
-async def read_record(redis: Redis, visitor_id: str) -> PersonRecord | None:
+async def read_record(reader: PersonReader, visitor_id: str) -> PersonRecord | None:
     """Everything held about the visitor's person, or None for a visitor never seen."""
-    state = await read_person(redis, visitor_id, PROFILE_KINDS)
+    state = await reader.read(visitor_id, PROFILE_KINDS)
     if not state.exists:
         return None
     values = state.values
@@ -93,16 +105,5 @@ async def read_record(redis: Redis, visitor_id: str) -> PersonRecord | None:
     )
 
 
-def _queue_reads(pipe: Any, person: str, kinds: tuple[str, ...]) -> None:
-    readers = {
-        "profile": pipe.hgetall,
-        "recent": lambda key: pipe.lrange(key, 0, -1),
-        "purchased": pipe.smembers,
-        "cart": pipe.hgetall,
-        "wishlist": pipe.smembers,
-        "orders": pipe.hgetall,
-        "counts": pipe.hgetall,
-        "segments": pipe.smembers,
-    }
-    for kind in kinds:
-        readers[kind](keys.person_key(kind, person))
+def _pairs(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))

@@ -11,7 +11,7 @@ from models.events import Event
 from settings import Settings
 from state.connection import EmbeddedRedis, connect
 from state.ingest import EventStore
-from state.visitors import read_record
+from state.visitors import PersonReader, read_record
 
 
 def free_port() -> int:
@@ -38,7 +38,7 @@ def test_state_survives_a_restart_of_the_embedded_server(tmp_path: Path) -> None
     async def read(url: str) -> PersonRecord | None:
         redis = connect(url)
         try:
-            return await read_record(redis, "durable")
+            return await read_record(PersonReader(redis), "durable")
         finally:
             await redis.aclose()
 

@@ -27,8 +27,7 @@ from state import catalog as catalog_store
 from state import keys
 from state.connection import connect, redis_url_or_embedded
 from state.ingest import EventStore
-from state.offers import Redemptions
-from state.people import evaluate_person
+from state.people import PeopleStore
 from training.datafiles import read_catalog, read_events, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -89,10 +88,10 @@ async def _segment(redis: Redis, campaigns_file: Path, visitors: set[str]) -> in
     campaigns = load_campaigns(campaigns_file)
     _, stored = await catalog_store.all_items(redis)
     items = {item["item_id"]: item for item in stored}
-    redemptions = Redemptions(redis)
+    people = PeopleStore(redis)
     now = time.time()
     for visitor_id in tqdm(sorted(visitors), desc="segmenting", unit="visitor"):
-        await evaluate_person(redis, visitor_id, campaigns, items.get, redemptions, now)
+        await people.evaluate(visitor_id, campaigns, items.get, now, with_offers=False)
     return len(visitors)
 
 
