@@ -95,8 +95,7 @@ class PeopleService:
         offer = person.campaigns.offer(offer_id)
         if offer is None:
             raise ApiError(404, "offer_not_found", "no such offer")
-        previous = await self._redemptions.counts([offer_id], person.record.person)
-        used_before = previous.mine[offer_id] > 0
+        used_before = person.redemptions.mine.get(offer_id, 0) > 0
         choices = [e for e in person.offers if e.offer.id == offer_id]
         if code is not None:
             choices = [e for e in choices if self._code(person, e) == code]

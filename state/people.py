@@ -18,7 +18,7 @@ from campaigns.facts import ItemLookup, compute_facts
 from campaigns.offers import Context, Eligible, eligible_offers
 from campaigns.person import PersonRecord
 from campaigns.segments import segments_of
-from state.offers import Redemptions
+from state.offers import RedemptionCounts, Redemptions
 from state.segments import store_membership
 from state.visitors import PersonReader, read_record
 
@@ -33,6 +33,7 @@ class Person:
     facts: dict[str, Any]
     segments: frozenset[str]
     offers: list[Eligible]
+    redemptions: RedemptionCounts
     now: datetime
 
 
@@ -54,8 +55,7 @@ class PeopleStore:
     ) -> Person | None:
         """Facts, segments and (unless not wanted) eligible offers; segments stored if moved.
 
-        Redemption counts are read only for the loyalty offers (points spent feed the
-        facts) and for the offers the person would otherwise be eligible for.
+        One read: the person's keys and their redemption counts of every offer.
         """
         return await _evaluate(self, visitor_id, campaigns, item, now, with_offers)
 
@@ -68,22 +68,20 @@ async def _evaluate(
     now: float | None,
     with_offers: bool,
 ) -> Person | None:
-    redis, redemptions = store.redis, store.redemptions
-    record = await read_record(store.reader, visitor_id)
-    if record is None:
+    offer_ids = tuple(offer.id for offer in campaigns.offers)
+    found = await read_record(store.reader, visitor_id, offer_ids)
+    if found is None:
         return None
-    loyalty_ids = [o.id for o in campaigns.offers if o.kind is OfferKind.LOYALTY_REWARD]
-    spent = sum((await redemptions.counts(loyalty_ids, record.person)).points.values())
+    record, counts = found
+    loyalty = [o.id for o in campaigns.offers if o.kind is OfferKind.LOYALTY_REWARD]
+    spent = sum(counts.points[offer_id] for offer_id in loyalty)
     now = time.time() if now is None else now
     facts = compute_facts(record, item, campaigns.loyalty, spent, now)
     segments = frozenset(segments_of(campaigns, facts, record, now))
-    await store_membership(redis, record.person, record.segments, segments)
+    await store_membership(store.redis, record.person, record.segments, segments)
     moment = datetime.fromtimestamp(now, UTC)
     offers: list[Eligible] = []
     if with_offers:
         context = Context(campaigns, record, facts, segments, item, moment)
-        candidates = eligible_offers(context, {}, {})  # before counting anything
-        ids = list(dict.fromkeys(e.offer.id for e in candidates))
-        counts = await redemptions.counts(ids, record.person)
-        offers = eligible_offers(context, counts.mine, counts.total, only=frozenset(ids))
-    return Person(visitor_id, record, campaigns, facts, segments, offers, moment)
+        offers = eligible_offers(context, counts.mine, counts.total)
+    return Person(visitor_id, record, campaigns, facts, segments, offers, counts, moment)

@@ -18,6 +18,7 @@ from campaigns.person import Order, PersonRecord
 from models.recommend import VisitorHistory
 from state import keys
 from state.interactions import decode_interaction
+from state.offers import STAT_FIELDS, RedemptionCounts
 
 _SCRIPT = resources.files("state").joinpath("read.lua").read_text()
 READERS = {
@@ -35,6 +36,7 @@ class PersonState:
     person: str
     values: dict[str, Any]
     extras: tuple[Any, ...] = ()  # replies to the extra GETs, in order
+    fields: tuple[tuple[str | None, ...], ...] = ()  # replies to the field reads, in order
 
     @property
     def exists(self) -> bool:
@@ -46,16 +48,21 @@ class PersonReader:
 
     def __init__(self, redis: Redis) -> None:
         self._script = redis.register_script(_SCRIPT)
-        self._arguments: dict[tuple[tuple[str, ...], tuple[str, ...]], bytes] = {}
+        self._arguments: dict[tuple[Any, ...], bytes] = {}
 
     async def read(
-        self, visitor_id: str, kinds: tuple[str, ...], extra_gets: tuple[str, ...] = ()
+        self,
+        visitor_id: str,
+        kinds: tuple[str, ...],
+        extra_gets: tuple[str, ...] = (),
+        fields: tuple[tuple[str, ...], ...] = (),
     ) -> PersonState:
         """Resolve the visitor's person (itself or its customer) and read `kinds` of it.
 
-        `extra_gets` are plain keys read in the same call (the catalog revision).
+        `extra_gets` are plain keys read in the same call (the catalog revision);
+        `fields` are (hash key, field template...) where "%s" in a field is the person.
         """
-        arguments = self._arguments.get((kinds, extra_gets))
+        arguments = self._arguments.get((kinds, extra_gets, fields))
         if arguments is None:
             arguments = orjson.dumps(
                 {
@@ -64,17 +71,23 @@ class PersonReader:
                     "customer_person": keys.CUSTOMER_PERSON,
                     "kinds": [[kind, READERS[kind]] for kind in kinds],
                     "extras": list(extra_gets),
+                    "fields": [list(spec) for spec in fields],
                 }
             )
-            self._arguments[(kinds, extra_gets)] = arguments
-        person, replies, extras = await self._script(
+            self._arguments[(kinds, extra_gets, fields)] = arguments
+        person, replies, extras, field_replies = await self._script(
             keys=[keys.link_key(visitor_id)], args=[visitor_id, arguments]
         )
         values = {
             kind: _pairs(reply) if READERS[kind] == "hash" else reply
             for kind, reply in zip(kinds, replies, strict=True)
         }
-        return PersonState(person, values, tuple(extra or None for extra in extras))
+        return PersonState(
+            person,
+            values,
+            tuple(extra or None for extra in extras),
+            tuple(tuple(value or None for value in reply) for reply in field_replies),
+        )
 
 
 def history_from(values: dict[str, Any]) -> VisitorHistory:
@@ -86,13 +99,22 @@ def history_from(values: dict[str, Any]) -> VisitorHistory:
     )
 
 
-async def read_record(reader: PersonReader, visitor_id: str) -> PersonRecord | None:
-    """Everything held about the visitor's person, or None for a visitor never seen."""
-    state = await reader.read(visitor_id, PROFILE_KINDS)
+async def read_record(
+    reader: PersonReader, visitor_id: str, offer_ids: tuple[str, ...] = ()
+) -> tuple[PersonRecord, RedemptionCounts] | None:
+    """Everything held about the visitor's person, with their redemptions of `offer_ids`;
+    None for a visitor never seen."""
+    stats = tuple((keys.offer_key("stats", o), *STAT_FIELDS) for o in offer_ids)
+    state = await reader.read(visitor_id, PROFILE_KINDS, fields=stats)
     if not state.exists:
         return None
     values = state.values
-    return PersonRecord(
+    counts = RedemptionCounts()
+    for offer_id, (total, mine, points) in zip(offer_ids, state.fields, strict=True):
+        counts.total[offer_id] = int(total or 0)
+        counts.mine[offer_id] = int(mine or 0)
+        counts.points[offer_id] = int(points or 0)
+    record = PersonRecord(
         person=state.person,
         profile=dict(values["profile"]),
         orders=[Order.parse(key, entry) for key, entry in values["orders"].items()],
@@ -103,6 +125,7 @@ async def read_record(reader: PersonReader, visitor_id: str) -> PersonRecord | N
         counts={name: int(count) for name, count in values["counts"].items()},
         segments=frozenset(values["segments"]),
     )
+    return record, counts
 
 
 def _pairs(flat: list[str]) -> dict[str, str]:

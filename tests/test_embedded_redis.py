@@ -38,7 +38,8 @@ def test_state_survives_a_restart_of_the_embedded_server(tmp_path: Path) -> None
     async def read(url: str) -> PersonRecord | None:
         redis = connect(url)
         try:
-            return await read_record(PersonReader(redis), "durable")
+            found = await read_record(PersonReader(redis), "durable")
+            return found[0] if found else None
         finally:
             await redis.aclose()
 
