@@ -51,7 +51,10 @@ class ApiKeys:
         return Role.PUBLIC if is_public else None
 
 
-def caller_role(request: Request, key: Annotated[str | None, Security(api_key_header)]) -> Role:
+async def caller_role(
+    request: Request, key: Annotated[str | None, Security(api_key_header)]
+) -> Role:
+    """Async on purpose: a sync dependency would cost a thread-pool hop per request."""
     if not key:
         raise ApiError(401, "unauthorized", "missing X-API-Key header")
     role = request.app.state.api_keys.role_of(key)
@@ -60,7 +63,7 @@ def caller_role(request: Request, key: Annotated[str | None, Security(api_key_he
     return role
 
 
-def secret_role(role: Annotated[Role, Depends(caller_role)]) -> Role:
+async def secret_role(role: Annotated[Role, Depends(caller_role)]) -> Role:
     if role is not Role.SECRET:
         raise ApiError(403, "forbidden", "this route needs a secret API key")
     return role
