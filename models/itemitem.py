@@ -3,7 +3,7 @@
 A person's score for item j is the sum over their items i of strength(i) * W[i, j];
 training scores a whole matrix row that way, and the server does the same with the
 visitor's live, decayed interactions, so a click changes the next answer here too.
-Only the seeds' rows are touched: no catalog-sized work per request.
+Only the seeds' rows are gathered; the best targets are picked by partial sort.
 """
 
 from __future__ import annotations
@@ -24,20 +24,39 @@ class ItemItemScores:
     targets: IntArray  # best first
     scores: FloatArray
     anchors: IntArray  # per target, the seed that contributed most
+    exhausted: bool  # True when every scored target is listed
 
 
-def score_item_item(table: SparseRows, seeds: IntArray, strengths: FloatArray) -> ItemItemScores:
+def score_item_item(
+    table: SparseRows, seeds: IntArray, strengths: FloatArray, n_items: int, want: int
+) -> ItemItemScores:
+    """The `want` best-scored targets for these seeds (fewer if fewer score at all)."""
     owners, targets, values = table.rows(seeds)
     if len(targets) == 0:
         empty = np.empty(0, dtype=np.int64)
-        return ItemItemScores(empty, np.empty(0, dtype=np.float32), empty)
+        return ItemItemScores(empty, np.empty(0, dtype=np.float32), empty, True)
     contributions = values * strengths[owners]
-    unique, inverse = np.unique(targets, return_inverse=True)
-    totals = np.zeros(len(unique), dtype=np.float32)
-    np.add.at(totals, inverse, contributions)
-    # The strongest contributor per target: sort by (target, contribution) and take the last.
-    order = np.lexsort((contributions, inverse))
-    last_of_target = np.r_[np.flatnonzero(np.diff(inverse[order])), len(order) - 1]
-    anchors = seeds[owners[order[last_of_target]]]
-    best = np.argsort(-totals, kind="stable")
-    return ItemItemScores(unique[best], totals[best], anchors[best])
+    totals = np.bincount(targets, weights=contributions, minlength=n_items)
+    scored = np.flatnonzero(totals > 0)
+    exhausted = len(scored) <= want
+    if not exhausted:
+        scored = scored[np.argpartition(-totals[scored], want)[:want]]
+    best = scored[np.argsort(-totals[scored], kind="stable")]
+    return ItemItemScores(
+        best,
+        totals[best].astype(np.float32),
+        _strongest_seed(best, targets, contributions, seeds[owners]),
+        exhausted,
+    )
+
+
+def _strongest_seed(
+    best: IntArray, targets: IntArray, contributions: FloatArray, seed_of_entry: IntArray
+) -> IntArray:
+    """For each of `best`, the seed whose row gave it the largest contribution."""
+    keep = np.isin(targets, best)
+    kept_targets, kept_seeds = targets[keep], seed_of_entry[keep]
+    order = np.lexsort((-contributions[keep], kept_targets))  # by target, strongest first
+    first_targets, first_positions = np.unique(kept_targets[order], return_index=True)
+    strongest = kept_seeds[order][first_positions]
+    return strongest[np.searchsorted(first_targets, best)]

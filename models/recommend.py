@@ -218,15 +218,24 @@ class Recommender:
         blocked: set[int],
     ) -> list[Recommended]:
         """EASE or item-kNN: sum the visitor's items' weight rows, as training scores a row."""
-        scored = score_item_item(self.bundle.item_item, seeds, strength(weights))
-        keep = self._admissible_mask(scored.targets, filters, blocked)
-        targets, scores, anchors = scored.targets[keep], scored.scores[keep], scored.anchors[keep]
+        strengths = strength(weights)
+        want = 4 * limit + len(blocked)
+        while True:  # widen until `limit` admissible items or nothing more scores
+            scored = score_item_item(
+                self.bundle.item_item, seeds, strengths, self.bundle.n_items, want
+            )
+            keep = self._admissible_mask(scored.targets, filters, blocked)
+            if keep.sum() >= limit or scored.exhausted:
+                break
+            want *= 4
         latest = self._latest_types(history)
-        results = []
-        for target, score, anchor in zip(targets[:limit].tolist(), scores[:limit].tolist(),
-                                         anchors[:limit].tolist(), strict=True):  # fmt: skip
-            results.append(Recommended(target, score, self._because(anchor, latest)))
-        return results
+        chosen = zip(
+            scored.targets[keep][:limit].tolist(),
+            scored.scores[keep][:limit].tolist(),
+            scored.anchors[keep][:limit].tolist(),
+            strict=True,
+        )
+        return [Recommended(t, s, self._because(a, latest)) for t, s, a in chosen]
 
     def _seeds(self, history: VisitorHistory, now: float) -> tuple[IntArray, FloatArray]:
         """Bundle indices and summed, decayed weights of the visitor's interactions.

@@ -74,3 +74,25 @@ def test_ranking_drops_unavailable_blocked_and_filtered_items(bundle: Bundle) ->
     category = bundle.items[0]["category"]
     only = recommender.personal(history, Filters(category=category), 10, now)
     assert {view.category(r.index) for r in only} == {category}
+
+
+def test_item_item_scoring_matches_a_dense_sum() -> None:
+    import scipy.sparse as sp
+
+    from models.bundle import SparseRows
+    from models.itemitem import score_item_item
+
+    rng = np.random.default_rng(5)
+    table = sp.random(50, 50, density=0.2, format="csr", random_state=rng, dtype=np.float32)
+    rows = SparseRows(table.indptr.astype(np.int64), table.indices.astype(np.int64), table.data)
+    seeds = np.array([3, 7, 11], dtype=np.int64)
+    strengths = np.array([1.0, 0.5, 2.0], dtype=np.float32)
+    dense = table.toarray()
+    expected = strengths @ dense[seeds]
+    scored = score_item_item(rows, seeds, strengths, 50, want=10)
+    assert len(scored.targets) == 10 and not scored.exhausted
+    np.testing.assert_array_equal(scored.targets, np.argsort(-expected, kind="stable")[:10])
+    np.testing.assert_allclose(scored.scores, expected[scored.targets], rtol=1e-5)
+    for target, anchor in zip(scored.targets, scored.anchors, strict=True):
+        assert anchor == seeds[np.argmax(strengths * dense[seeds, target])]
+    assert score_item_item(rows, seeds, strengths, 50, want=500).exhausted
