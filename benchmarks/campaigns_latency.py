@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
 import statistics
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -28,6 +31,16 @@ def timed(client: httpx.Client, path: str, params: dict[str, str], n: int) -> li
         samples.append((time.perf_counter() - started) * 1000)
         response.raise_for_status()
     return samples
+
+
+def wrk_median_ms(url: str, key: str, seconds: int) -> float:
+    """p50 of one connection hammering `url` with wrk (a C client: no Python in the way)."""
+    out = subprocess.run(
+        ["wrk", "-t1", "-c1", f"-d{seconds}s", "--latency", "-H", f"X-API-Key: {key}", url],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    value, unit = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)$", out, re.MULTILINE).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 def seed(client: httpx.Client, visitor: str) -> None:
@@ -51,6 +64,7 @@ def main() -> None:
     parser.add_argument("--key", default="pk_demo_public")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=Path("var/bench/campaigns_latency.json"))
+    parser.add_argument("--seconds", type=int, default=5, help="per route, when wrk is used")
     args = parser.parse_args()
     visitor = f"bench-{uuid.uuid4().hex[:8]}"
     with httpx.Client(base_url=args.url, headers={"X-API-Key": args.key}) as client:
@@ -62,11 +76,22 @@ def main() -> None:
         }
         for path, params in plans.values():
             timed(client, path, params, 100)  # warm up
-        medians = {
-            name: statistics.median(timed(client, path, params, args.requests))
-            for name, (path, params) in plans.items()
-        }
+        if shutil.which("wrk"):
+            client_name = "wrk, one connection"
+            medians = {
+                name: wrk_median_ms(str(client.build_request("GET", path, params=params).url),
+                                    args.key, args.seconds)
+                for name, (path, params) in plans.items()
+            }  # fmt: skip
+        else:  # interleaved, so drift on a noisy machine hits every route alike
+            client_name = "httpx, one connection (Python shares the CPU with the server)"
+            samples: dict[str, list[float]] = {name: [] for name in plans}
+            for _ in range(args.requests):
+                for name, (path, params) in plans.items():
+                    samples[name] += timed(client, path, params, 1)
+            medians = {name: statistics.median(values) for name, values in samples.items()}
     result = {
+        "client": client_name,
         "requests": args.requests,
         "median_ms": {k: round(v, 3) for k, v in medians.items()},
         "added_ms": {
