@@ -10,9 +10,9 @@ event names one, else the visitor, merged as the server merges identities.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,7 @@ from training.datafiles import parse_timestamp
 TRENDING_HALF_LIFE_DAYS = 7.0
 
 IntArray = npt.NDArray[np.int64]
+T = TypeVar("T")
 
 
 @dataclass
@@ -90,14 +91,48 @@ class InteractionLog:
         return np.bincount(self.items, self.weights * decay, self.n_items).astype(np.float32)
 
 
+class Identities:
+    """People as the server links them: a visitor's anonymous history merges into the
+    first customer it is linked to, and its later events follow its latest link."""
+
+    def __init__(self) -> None:
+        self.first_link: dict[str, str] = {}
+        self.latest_link: dict[str, str] = {}
+
+    def person_of(self, event: dict[str, Any]) -> str:
+        """The person this event belongs to, noting any link it makes."""
+        visitor, customer = event["visitor_id"], event.get("customer_id")
+        if customer:
+            self.first_link.setdefault(visitor, customer)
+            self.latest_link[visitor] = customer
+        linked = customer or self.latest_link.get(visitor)
+        return customer_person(linked) if linked else visitor_person(visitor)
+
+    def canonical(self, person: str) -> str:
+        """Where a person's rows end up: an anonymous visitor's go to its first customer."""
+        if person.startswith(visitor_person("")):
+            customer = self.first_link.get(person[len(visitor_person("")) :])
+            if customer is not None:
+                return customer_person(customer)
+        return person
+
+    def merge(self, people: dict[str, T], combine: Callable[[T, T], None]) -> dict[str, T]:
+        """Fold each person's value into its canonical person's with `combine`."""
+        merged: dict[str, T] = {}
+        for person, value in people.items():
+            target = self.canonical(person)
+            if target in merged:
+                combine(merged[target], value)
+            else:
+                merged[target] = value
+        return merged
+
+
 class _Collector:
     def __init__(self, index_of: dict[str, int]) -> None:
         self.index_of = index_of
         self.person_of: dict[str, int] = {}
-        # As the server links identities: a visitor's anonymous history merges into the
-        # first customer it is linked to; later events follow its latest link.
-        self.first_link: dict[str, str] = {}
-        self.latest_link: dict[str, str] = {}
+        self.identities = Identities()
         # Typed arrays, not lists: ten million interactions stay a few hundred MB.
         self.rows = array("q")
         self.cols = array("q")
@@ -110,18 +145,13 @@ class _Collector:
 
     def add(self, event: dict[str, Any]) -> None:
         self.events += 1
-        visitor, customer = event["visitor_id"], event.get("customer_id")
-        if customer:
-            self.first_link.setdefault(visitor, customer)
-            self.latest_link[visitor] = customer
+        person_id = self.identities.person_of(event)
         weight = event_weight(event.get("type", ""))
         if weight <= 0:
             return
         known = [self.index_of[i] for i in _item_ids(event) if i in self.index_of]
         if not known:
             return
-        linked = customer or self.latest_link.get(visitor)
-        person_id = customer_person(linked) if linked else visitor_person(visitor)
         person = self.person_of.setdefault(person_id, len(self.person_of))
         at = parse_timestamp(event["timestamp"])
         for item in known:
@@ -162,9 +192,8 @@ class _Collector:
         """Fold each linked visitor's rows into its customer, as the server merges them."""
         canonical: dict[str, int] = {}
         remap = np.empty(len(self.person_of), dtype=np.int64)
-        first_customer = {visitor_person(v): customer_person(c) for v, c in self.first_link.items()}
         for person_id, row in self.person_of.items():
-            target = first_customer.get(person_id, person_id)
+            target = self.identities.canonical(person_id)
             remap[row] = canonical.setdefault(target, len(canonical))
         return list(canonical), remap
 
