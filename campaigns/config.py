@@ -7,16 +7,24 @@ Loaded from YAML and validated whole; a mistake is reported with the path of the
 from __future__ import annotations
 
 import string
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from campaigns.rules import RuleError, check_rule
 
+THRESHOLD_VALUES = ("amount_to_free_shipping", "free_shipping_threshold")
 FILL_VALUES = (
     "amount_to_free_shipping", "cart_value", "free_shipping_threshold", "loyalty_points",
     "loyalty_tier", "loyalty_label", "first_name", "orders", "lifetime_value",
@@ -44,9 +52,20 @@ class ContentBlock(Strict):
 
     @model_validator(mode="after")
     def _known_placeholders(self) -> ContentBlock:
-        for _, name, _, _ in string.Formatter().parse(self.template):
-            if name is not None and name not in FILL_VALUES:
+        """Every placeholder is plain {name}, known, and fillable for this block."""
+        try:
+            parts = list(string.Formatter().parse(self.template))
+        except ValueError as exc:
+            raise ValueError(f"template is malformed: {exc}") from None
+        for _, name, spec, conversion in parts:
+            if name is None:
+                continue
+            if name not in FILL_VALUES:
                 raise ValueError(f"template uses unknown value {{{name}}}; known: {FILL_VALUES}")
+            if spec or conversion:
+                raise ValueError(f"template value {{{name}}} takes no format or conversion")
+            if name in THRESHOLD_VALUES and self.free_shipping_threshold is None:
+                raise ValueError(f"{{{name}}} needs free_shipping_threshold on the block")
         return self
 
 
@@ -90,6 +109,14 @@ class Offer(Strict):
     idle_hours: float = Field(default=1.0, gt=0, description="cart_recovery: cart idle this long")
     gift_items: list[str] = Field(default_factory=list, description="free_gift: candidates")
     cashback_percent: float = Field(default=0.0, ge=0, le=100)
+
+    @field_validator("valid_from", "valid_until")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        """Naive times are UTC, so every comparison is between aware datetimes."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     @model_validator(mode="after")
     def _consistent(self) -> Offer:
@@ -178,6 +205,8 @@ def parse_campaigns(text: str, source: str = "campaigns file") -> Campaigns:
     lines = _line_numbers(node)
     try:
         return Campaigns.model_validate(data or {})
+    except (TypeError, KeyError, AttributeError) as exc:  # shapes no validator expected
+        raise CampaignsError(f"{source}: malformed campaigns: {exc!r}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         path = ".".join(str(part) for part in first["loc"])

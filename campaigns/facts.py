@@ -45,6 +45,7 @@ def compute_facts(
         "churn_risk": record.number("churn_risk"),
         "predicted_value": record.number("predicted_value"),
         "loyalty_points": status.points,
+        "loyalty_points_earned": status.earned,
         "loyalty_tier": status.tier,
         "loyalty_label": status.label,
         "loyalty_perks": list(status.perks),

@@ -53,6 +53,7 @@ FACTS: dict[str, str] = {
     "churn_risk": "probability of no purchase in 90 days (0-1), once a churn model exists",
     "predicted_value": "expected 12-month spend, once a value model exists",
     "loyalty_points": "spendable loyalty points",
+    "loyalty_points_earned": "loyalty points earned, spent or not",
     "loyalty_tier": "loyalty tier name",
     "referrals": "friends referred",
 }
@@ -73,6 +74,8 @@ def check_rule(rule: Any, path: str, segments: set[str]) -> None:
     if not isinstance(rule, Mapping) or len(rule) != 1:
         raise RuleError(path, "a rule is a mapping with exactly one key")
     ((name, body),) = rule.items()
+    if not isinstance(name, str):
+        raise RuleError(path, "a rule's key is a name")
     where = f"{path}.{name}"
     if name in ("all", "any"):
         if not isinstance(body, list) or not body:
@@ -82,7 +85,7 @@ def check_rule(rule: Any, path: str, segments: set[str]) -> None:
     elif name == "not":
         check_rule(body, where, segments)
     elif name == "segment":
-        if body not in segments:
+        if not isinstance(body, str) or body not in segments:
             raise RuleError(where, f"unknown segment {body!r}")
     elif name == "events":
         _check_events(body, where)
@@ -127,7 +130,7 @@ def _check_comparison(body: Any, path: str) -> None:
     if not isinstance(body, Mapping) or not body:
         raise RuleError(path, "expects a comparison such as {gt: 800}")
     for op in body:
-        if op not in COMPARATORS:
+        if not isinstance(op, str) or op not in COMPARATORS:
             raise RuleError(f"{path}.{op}", f"unknown comparison; use {', '.join(COMPARATORS)}")
     for op in ("in", "contains_any"):
         if op in body and not isinstance(body[op], list):
@@ -137,7 +140,8 @@ def _check_comparison(body: Any, path: str) -> None:
 def _check_events(body: Any, path: str) -> None:
     if not isinstance(body, Mapping):
         raise RuleError(path, "expects {type: ..., days: ..., gte: ...}")
-    if body.get("type") not in {kind.value for kind in EventType}:
+    kind = body.get("type")
+    if not isinstance(kind, str) or kind not in {k.value for k in EventType}:
         raise RuleError(f"{path}.type", f"unknown event type {body.get('type')!r}")
     days = body.get("days")
     if not isinstance(days, int) or not 1 <= days <= 90:

@@ -48,6 +48,10 @@ class CampaignStore:
             self.last_error = str(exc)
             log.error("campaigns file refused, keeping the previous one: %s", exc)
             return False
+        except Exception as exc:  # a validator bug must not end hot reloading
+            self.last_error = f"{self.path}: could not be read as campaigns: {exc!r}"
+            log.error("campaigns file refused, keeping the previous one: %s", exc)
+            return False
         self.last_error = None
         log.info("campaigns file reloaded: %d segments, %d offers", len(self.current.segments),
                  len(self.current.offers))  # fmt: skip
@@ -65,4 +69,7 @@ class CampaignStore:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self._poll_seconds)
-            self.reload_if_changed()
+            try:
+                self.reload_if_changed()
+            except Exception:
+                log.exception("campaigns reload failed; will try again")

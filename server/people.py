@@ -17,6 +17,7 @@ from campaigns.offers import Eligible, offer_code
 from server.campaign_store import CampaignStore
 from server.engine import Engine
 from server.errors import ApiError
+from state.offers import RedeemTerms
 from state.people import PeopleStore, Person
 
 REFRESH_CONCURRENCY = 32  # well under the Redis pool, leaving room for other requests
@@ -95,33 +96,43 @@ class PeopleService:
         offer = person.campaigns.offer(offer_id)
         if offer is None:
             raise ApiError(404, "offer_not_found", "no such offer")
-        used_before = person.redemptions.mine.get(offer_id, 0) > 0
         choices = [e for e in person.offers if e.offer.id == offer_id]
         if code is not None:
             choices = [e for e in choices if self._code(person, e) == code]
-        if not choices and not used_before:
-            raise ApiError(409, "not_eligible", "the visitor cannot use this offer now")
-        # An offer already used is no longer listed: the script below then answers a
-        # retry for the same order as a duplicate, and anything else as a refusal.
-        eligible = choices[0] if choices else None
-        if eligible and order_value is not None and order_value < eligible.min_order_value:
+        if not choices:  # not eligible now: only an exact retry of a past redemption passes
+            outcome = await self._redemptions.redeem(
+                offer_id, order_id, person.record.person, RedeemTerms(retry_only=True)
+            )
+            return self._answer(offer_id, order_id, outcome)
+        eligible = choices[0]
+        if eligible.min_order_value > 0 and order_value is None:
+            raise ApiError(422, "order_value_required", "this offer has a minimum order value")
+        if order_value is not None and order_value < eligible.min_order_value:
             raise ApiError(
                 409, "below_minimum", f"this offer needs an order of {eligible.min_order_value}"
             )
-        limit = 0 if offer.kind in (OfferKind.LOYALTY_REWARD,) else offer.per_customer_limit
-        if offer.kind is OfferKind.REFERRAL_CREDIT:
-            limit = int(person.facts["referrals"])
-        outcome = await self._redemptions.redeem(
-            offer_id,
-            order_id,
-            person.record.person,
-            limit,
-            offer.budget or 0,
-            eligible.points_cost if eligible else 0,
+        if offer.kind is OfferKind.LOYALTY_REWARD and not self._repeat_order(person, order_id):
+            raise ApiError(409, "not_a_repeat_order", "rewards apply to repeat orders only")
+        limit = {OfferKind.LOYALTY_REWARD: 0, OfferKind.REFERRAL_CREDIT: person.facts["referrals"]}
+        terms = RedeemTerms(
+            limit=int(limit.get(offer.kind, offer.per_customer_limit)),
+            budget=offer.budget or 0,
+            points=eligible.points_cost,
+            points_earned=int(person.facts["loyalty_points_earned"]),
         )
+        outcome = await self._redemptions.redeem(offer_id, order_id, person.record.person, terms)
+        return self._answer(offer_id, order_id, outcome)
+
+    @staticmethod
+    def _answer(offer_id: str, order_id: str, outcome: str) -> dict[str, Any]:
         if outcome in ("redeemed", "duplicate"):
             return {"offer_id": offer_id, "order_id": order_id, "status": outcome}
         raise ApiError(409, outcome, _REFUSALS[outcome])
+
+    @staticmethod
+    def _repeat_order(person: Person, order_id: str) -> bool:
+        """At least one earlier kept order besides this one."""
+        return any(order.key != order_id for order in person.record.kept_orders)
 
     def _code(self, person: Person, eligible: Eligible) -> str:
         return offer_code(self._secret, person.record.person, eligible.offer.id, eligible.item_id)
@@ -131,4 +142,6 @@ _REFUSALS = {
     "order_used": "this order already redeemed this offer for someone else",
     "limit_reached": "the visitor has used this offer as often as allowed",
     "budget_exhausted": "this offer's budget is spent",
+    "insufficient_points": "not enough loyalty points",
+    "not_eligible": "the visitor cannot use this offer now",
 }

@@ -47,6 +47,16 @@ local function merge(from, to)
   for i = 1, #orders, 2 do redis.call('HSETNX', key('orders', to), orders[i], orders[i + 1]) end
   local counts = redis.call('HGETALL', key('counts', from))
   for i = 1, #counts, 2 do redis.call('HINCRBY', key('counts', to), counts[i], counts[i + 1]) end
+  -- Offer redemptions follow the visitor into the customer, so caps and spent points hold.
+  for _, offer in ipairs(redis.call('SMEMBERS', key('redeemed', from))) do
+    local stats = string.format(p.offer_stats, offer)
+    local used = tonumber(redis.call('HGET', stats, 'p:' .. from)) or 0
+    local spent = tonumber(redis.call('HGET', stats, 'pts:' .. from)) or 0
+    if used > 0 then redis.call('HINCRBY', stats, 'p:' .. to, used) end
+    if spent > 0 then redis.call('HINCRBY', stats, 'pts:' .. to, spent) end
+    redis.call('HDEL', stats, 'p:' .. from, 'pts:' .. from)
+    redis.call('SADD', key('redeemed', to), offer)
+  end
   -- The visitor leaves its segments; the customer's are recomputed after this request.
   for _, name in ipairs(redis.call('SMEMBERS', key('segments', from))) do
     redis.call('SREM', string.format(p.segment, name), from)
@@ -140,8 +150,12 @@ local function apply(op, person)
   if op.profile then
     for field, value in pairs(op.profile) do redis.call('HSET', profile, field, value) end
   end
-  if op.referrer then
-    redis.call('HINCRBY', key('profile', string.format(p.customer_person, op.referrer)), 'referrals', 1)
+  if op.referrer and op.referrer ~= op.customer then
+    -- A referee counts once per referrer, however often they sign up.
+    local referrer = string.format(p.customer_person, op.referrer)
+    if redis.call('SADD', key('referred', referrer), person) == 1 then
+      redis.call('HINCRBY', key('profile', referrer), 'referrals', 1)
+    end
   end
 end
 

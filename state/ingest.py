@@ -9,6 +9,7 @@ moment an event names both.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,8 +65,8 @@ def event_op(event: Event, now: datetime) -> dict[str, Any]:
         op["purchase"] = {
             "items": [line.item_id for line in lines],
             "value": round(event.order_value(), 2),
-            # The ledger key: the order id, else the event id, else the moment.
-            "order_key": event.order_id or f"event:{event.event_id or ts}",
+            # The ledger key: the order id, else the event id, else a fresh one.
+            "order_key": event.order_id or f"event:{event.event_id or uuid.uuid4().hex}",
         }
     elif event.type is EventType.RETURN_REQUESTED and event.order_id:
         op["returned"] = event.order_id
@@ -98,6 +99,7 @@ class EventStore:
             "templates": keys.PERSON_TEMPLATES,
             "link": keys.LINK_TEMPLATE,
             "segment": keys.SEGMENT_TEMPLATE,
+            "offer_stats": keys.OFFER_TEMPLATES["stats"],
             "dedup": keys.DEDUP_TEMPLATE,
             "visitor_person": keys.VISITOR_PERSON,
             "customer_person": keys.CUSTOMER_PERSON,

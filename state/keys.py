@@ -30,6 +30,8 @@ PERSON_TEMPLATES: dict[str, str] = {
     "visitors": PREFIX + ":{%s}:visitors",  # set of visitor ids linked to a customer
     "counts": PREFIX + ":{%s}:counts",  # hash: "type:day" -> events that day (90 days)
     "segments": PREFIX + ":{%s}:segments",  # set: the segments the person is in now
+    "redeemed": PREFIX + ":{%s}:redeemed",  # set: offer ids the person redeemed
+    "referred": PREFIX + ":{%s}:referred",  # set: people this customer referred
 }
 # visitor id -> the customer id it was linked to (in the visitor's own slot).
 LINK_TEMPLATE = PREFIX + ":{v:%s}:customer"

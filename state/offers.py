@@ -10,7 +10,10 @@ from redis.asyncio import Redis
 from state import keys
 
 _SCRIPT = resources.files("state").joinpath("redeem.lua").read_text()
-OUTCOMES = ("redeemed", "duplicate", "order_used", "limit_reached", "budget_exhausted")
+OUTCOMES = (
+    "redeemed", "duplicate", "order_used", "limit_reached", "budget_exhausted",
+    "insufficient_points", "not_eligible",
+)  # fmt: skip
 # An offer's stats hash fields: everyone's redemptions, the person's, their points spent.
 STAT_FIELDS = ("total", "p:%s", "pts:%s")
 
@@ -30,9 +33,37 @@ class Redemptions:
         self._script = redis.register_script(_SCRIPT)
 
     async def redeem(
-        self, offer_id: str, order_id: str, person: str, limit: int, budget: int, points: int
+        self,
+        offer_id: str,
+        order_id: str,
+        person: str,
+        terms: RedeemTerms,
     ) -> str:
         """One of OUTCOMES; only "redeemed" changed anything."""
-        names = [keys.offer_key("orders", offer_id), keys.offer_key("stats", offer_id)]
-        outcome = await self._script(keys=names, args=[order_id, person, limit, budget, points])
-        return str(outcome)
+        names = [
+            keys.offer_key("orders", offer_id),
+            keys.offer_key("stats", offer_id),
+            keys.person_key("redeemed", person),
+        ]
+        args: list[str | int] = [
+            order_id,
+            person,
+            terms.limit,
+            terms.budget,
+            terms.points,
+            terms.points_earned,
+            offer_id,
+            "retry" if terms.retry_only else "redeem",
+        ]
+        return str(await self._script(keys=names, args=args))
+
+
+@dataclass(frozen=True)
+class RedeemTerms:
+    """What a redemption may do: caps (0: none), points to spend, or only repeat itself."""
+
+    limit: int = 0
+    budget: int = 0
+    points: int = 0
+    points_earned: int = 0
+    retry_only: bool = False

@@ -1,22 +1,31 @@
 -- Redeem an offer for an order, atomically: at most once per order, at most `limit`
--- times per person (0: no cap), at most `budget` times in all (0: no budget).
--- KEYS: orders hash (order -> person), stats hash ("total", "p:<person>", "pts:<person>").
--- ARGV: order id, person, limit, budget, loyalty points spent.
+-- times per person (0: no cap), at most `budget` times in all (0: no budget), and for
+-- loyalty rewards never spending more points than were earned.
+-- KEYS: orders hash (order -> person), stats hash ("total", "p:<person>", "pts:<person>"),
+--       the person's redeemed-offers set (so a visitor -> customer merge can carry counts).
+-- ARGV: order id, person, limit, budget, points to spend, points earned, offer id,
+--       mode ("redeem", or "retry": only an exact repeat of an earlier redemption).
 local order, person = ARGV[1], ARGV[2]
-local limit, budget, points = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local limit, budget = tonumber(ARGV[3]), tonumber(ARGV[4])
+local points, earned = tonumber(ARGV[5]), tonumber(ARGV[6])
 local owner = redis.call('HGET', KEYS[1], order)
 if owner then
   if owner == person then return 'duplicate' end
   return 'order_used'
 end
+if ARGV[8] == 'retry' then return 'not_eligible' end
 if limit > 0 and (tonumber(redis.call('HGET', KEYS[2], 'p:' .. person)) or 0) >= limit then
   return 'limit_reached'
 end
 if budget > 0 and (tonumber(redis.call('HGET', KEYS[2], 'total')) or 0) >= budget then
   return 'budget_exhausted'
 end
+if points > 0 and (tonumber(redis.call('HGET', KEYS[2], 'pts:' .. person)) or 0) + points > earned then
+  return 'insufficient_points'
+end
 redis.call('HSET', KEYS[1], order, person)
 redis.call('HINCRBY', KEYS[2], 'total', 1)
 redis.call('HINCRBY', KEYS[2], 'p:' .. person, 1)
 if points > 0 then redis.call('HINCRBY', KEYS[2], 'pts:' .. person, points) end
+redis.call('SADD', KEYS[3], ARGV[7])
 return 'redeemed'

@@ -264,3 +264,96 @@ def test_a_broken_file_at_start_stops_the_server_with_the_reason(
     app = create_app(campaign_settings)
     with pytest.raises(Exception, match=r"line 3.*offers\.0\.kind"), TestClient(app):
         pass
+
+
+def test_an_offer_cannot_be_redeemed_again_once_it_is_no_longer_offered(
+    api: TestClient, visitor_id: str
+) -> None:
+    send(api, purchase(visitor_id, 60, "o1"), purchase(visitor_id, 60, "o2"))  # 240 points
+    reward = offers(api, visitor_id)["loyalty-reward"]
+    first = {"visitor_id": visitor_id, "order_id": f"{visitor_id}-o3", "order_value": 40,
+             "code": reward["code"]}  # fmt: skip
+    done = api.post("/v1/offers/loyalty-reward/redeem", json=first, headers=SECRET)
+    assert done.status_code == 200, done.text
+    assert profile(api, visitor_id)["loyalty"]["points"] == 40
+    again = {"visitor_id": visitor_id, "order_id": f"{visitor_id}-o4", "order_value": 40}
+    refused = api.post("/v1/offers/loyalty-reward/redeem", json=again, headers=SECRET)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_eligible"
+    retry = api.post("/v1/offers/loyalty-reward/redeem", json=first, headers=SECRET)
+    assert retry.json()["status"] == "duplicate"
+    assert profile(api, visitor_id)["loyalty"]["points"] == 40
+
+
+def test_redemptions_follow_a_visitor_into_its_customer(api: TestClient, visitor_id: str) -> None:
+    send(api, {"type": "shipment_delayed", "visitor_id": visitor_id})
+    body = {"visitor_id": visitor_id, "order_id": f"{visitor_id}-anon"}
+    assert api.post("/v1/offers/delay-apology/redeem", json=body, headers=SECRET).status_code == 200
+    send(api, {"type": "signup", "visitor_id": visitor_id, "customer_id": f"c-{visitor_id}"})
+    assert "delay-apology" not in offers(api, visitor_id)
+    again = {"visitor_id": visitor_id, "order_id": f"{visitor_id}-known"}
+    assert (
+        api.post("/v1/offers/delay-apology/redeem", json=again, headers=SECRET).status_code == 409
+    )
+
+
+def test_a_referee_counts_once_and_nobody_refers_themselves(
+    api: TestClient, visitor_id: str
+) -> None:
+    referrer = f"c-{visitor_id}"
+    send(api, {"type": "signup", "visitor_id": visitor_id, "customer_id": referrer})
+    friend = {"type": "signup", "visitor_id": f"{visitor_id}-friend",
+              "properties": {"referred_by": referrer}}  # fmt: skip
+    send(api, friend, friend, friend)
+    send(api, {"type": "signup", "visitor_id": visitor_id, "customer_id": referrer,
+               "properties": {"referred_by": referrer}})  # fmt: skip
+    assert profile(api, visitor_id)["referrals"] == 1
+
+
+def test_purchases_without_ids_in_one_batch_stay_separate_orders(
+    api: TestClient, visitor_id: str
+) -> None:
+    line = [{"item_id": "i000001", "price": 20.0}]
+    send(api, *[{"type": "purchase", "visitor_id": visitor_id, "items": line}] * 2)
+    assert (profile(api, visitor_id)["orders"], profile(api, visitor_id)["lifetime_value"]) == (
+        2,
+        40.0,
+    )
+
+
+def test_a_minimum_order_value_needs_the_order_value_and_rewards_need_a_repeat_order(
+    api: TestClient, visitor_id: str
+) -> None:
+    send(api, purchase(visitor_id, 60, "first"))  # 120 points, one order
+    no_value = {"visitor_id": visitor_id, "order_id": "first"}
+    response = api.post("/v1/offers/loyalty-reward/redeem", json=no_value, headers=SECRET)
+    assert response.status_code == 422
+    on_first = {**no_value, "order_value": 60}
+    response = api.post("/v1/offers/loyalty-reward/redeem", json=on_first, headers=SECRET)
+    assert response.json()["error"]["code"] == "not_a_repeat_order"
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        ("rule: {lifetime_value: {gt: 800}}", "rule: {[lifetime_value]: {gt: 800}}"),
+        ("valid_until: 2027-12-31T23:59:00Z", "valid_until: 2027-12-31 23:59:00"),
+        ('template: "Fresh arrivals in every category"', 'template: "{cart_value:d} in cart"'),
+        ('template: "Fresh arrivals in every category"', 'template: "{amount_to_free_shipping}"'),
+    ],
+)
+def test_odd_edits_are_refused_or_work_and_reloading_goes_on(
+    api: TestClient, campaigns_file: Path, visitor_id: str, edit: str, problem: str
+) -> None:
+    good = campaigns_file.read_text()
+    assert edit in good
+    campaigns_file.write_text(good.replace(edit, problem))
+    store = api.app.state.campaigns  # type: ignore[attr-defined]
+    store.loaded_mtime = None
+    store.reload_if_changed()  # refused, or accepted if the edit is harmless; never raises
+    for slot in ("home_hero", "cart_banner"):
+        response = api.get("/v1/content", params={"visitor_id": visitor_id, "slot": slot},
+                           headers=PUBLIC)  # fmt: skip
+        assert response.status_code == 200
+    campaigns_file.write_text(good.replace("Sorry for the wait", "Sorry, still reloading"))
+    store.loaded_mtime = None
+    assert store.reload_if_changed() is True
