@@ -8,11 +8,14 @@ STAMP := $(VENV)/.installed
 
 DEMO_STORE := var/demo
 DEMO_EVENTS ?= 200000
-export DATA_DIR ?= var/data
-export MODELS_DIR ?= var/models
-export PUBLIC_API_KEYS ?= pk_demo_public
-export SECRET_API_KEYS ?= sk_demo_secret
-export CAMPAIGNS_FILE ?= campaigns.example.yaml
+DATA_DIR ?= var/data
+MODELS_DIR ?= var/models
+PUBLIC_API_KEYS ?= pk_demo_public
+SECRET_API_KEYS ?= sk_demo_secret
+CAMPAIGNS_FILE ?= campaigns.example.yaml
+# The demo's settings, given to the demo's commands only (the tests set their own).
+DEMO_ENV := DATA_DIR=$(DATA_DIR) MODELS_DIR=$(MODELS_DIR) PUBLIC_API_KEYS=$(PUBLIC_API_KEYS) \
+	SECRET_API_KEYS=$(SECRET_API_KEYS) CAMPAIGNS_FILE=$(CAMPAIGNS_FILE)
 
 SHARED_DATA ?= ../shared/data
 EVAL_DIR := docs/evaluation
@@ -31,18 +34,18 @@ $(DEMO_STORE)/events.jsonl.gz: | $(STAMP)
 	$(BIN)/python -m training generate --out $(DEMO_STORE) --events $(DEMO_EVENTS)
 
 $(DATA_DIR)/.loaded: $(DEMO_STORE)/events.jsonl.gz
-	$(BIN)/python -m training load --events $(DEMO_STORE)/events.jsonl.gz --catalog $(DEMO_STORE)/catalog.jsonl.gz
+	$(DEMO_ENV) $(BIN)/python -m training load --events $(DEMO_STORE)/events.jsonl.gz --catalog $(DEMO_STORE)/catalog.jsonl.gz
 	touch $@
 
 $(MODELS_DIR)/.trained: $(DEMO_STORE)/events.jsonl.gz
-	$(BIN)/python -m training train --events $(DEMO_STORE)/events.jsonl.gz --catalog $(DEMO_STORE)/catalog.jsonl.gz
+	$(DEMO_ENV) $(BIN)/python -m training train --events $(DEMO_STORE)/events.jsonl.gz --catalog $(DEMO_STORE)/catalog.jsonl.gz
 	touch $@
 
 demo: $(DATA_DIR)/.loaded $(MODELS_DIR)/.trained
 	@echo "Encore demo on http://127.0.0.1:8000 (docs at /docs); Ctrl-C stops it all."
 	@echo "  public key: $(PUBLIC_API_KEYS)"
 	@echo "  secret key: $(SECRET_API_KEYS)"
-	$(BIN)/python -m server --host 127.0.0.1 --port 8000
+	$(DEMO_ENV) $(BIN)/python -m server --host 127.0.0.1 --port 8000
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

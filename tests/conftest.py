@@ -78,6 +78,7 @@ def settings(valkey: str, models_dir: Path) -> Settings:
         public_api_keys=[PUBLIC_KEY],
         secret_api_keys=[SECRET_KEY],
         model_poll_seconds=0.1,
+        campaigns_file=None,
     )
 
 

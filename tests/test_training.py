@@ -94,7 +94,7 @@ def test_load_then_export_round_trips_history(
     small = tmp_path / "small.jsonl"
     rows = list(read_events(store_dir / "events.jsonl.gz"))[:3000]
     small.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
-    settings = Settings(redis_url=url)
+    settings = Settings(redis_url=url, campaigns_file=None)
     counts = load_history(settings, small, store_dir / "catalog.jsonl.gz")
     assert counts == {"items": TEST_STORE.items, "accepted": 3000, "duplicates": 0, "rejected": 0}
     assert load_history(settings, small, None)["duplicates"] == 3000  # event ids make it idempotent
