@@ -41,6 +41,8 @@ class PeopleService:
 
     async def refresh_segments(self, visitor_ids: set[str]) -> None:
         """After events: recompute the segments of every person they touched."""
+        if not self._campaigns.current.segments:
+            return
         pending = sorted(visitor_ids)
         for start in range(0, len(pending), REFRESH_CONCURRENCY):
             chunk = pending[start : start + REFRESH_CONCURRENCY]

