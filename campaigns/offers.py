@@ -36,6 +36,7 @@ class Eligible:
     item_id: str | None = None
     min_order_value: float = 0.0
     points_cost: int = 0
+    period: str = ""  # what a per-customer cap counts within: a birthday year, a delay...
 
     def as_json(self, code: str) -> dict[str, Any]:
         return {
@@ -68,17 +69,30 @@ def eligible_offers(
     context: Context,
     redeemed_by_person: Mapping[str, int],
     redeemed_total: Mapping[str, int],
-    only: frozenset[str] | None = None,
+    last_period: Mapping[str, tuple[str, int]] | None = None,
 ) -> list[Eligible]:
-    """Offers the person may use now; `only` limits the check to some offer ids."""
+    """Offers the person may use now.
+
+    `redeemed_by_person` counts over a lifetime (referral credits use it);
+    `last_period` is, per offer, the period of the person's latest redemptions and how
+    many: per-customer caps count within a period, so a birthday coupon comes back
+    next year and a second delayed parcel earns a second apology.
+    """
     found: list[Eligible] = []
     for offer in context.campaigns.offers:
-        if only is not None and offer.id not in only:
+        if not _gates_open(offer, context, redeemed_total):
             continue
-        if not _gates_open(offer, context, redeemed_by_person, redeemed_total):
-            continue
-        found.extend(RULES[offer.kind](offer, context, redeemed_by_person.get(offer.id, 0)))
+        used_period, used = (last_period or {}).get(offer.id, ("", 0))
+        for eligible in RULES[offer.kind](offer, context, redeemed_by_person.get(offer.id, 0)):
+            within = used if used_period == eligible.period else 0
+            if not capped(offer) or within < offer.per_customer_limit:
+                found.append(eligible)
     return found
+
+
+def capped(offer: Offer) -> bool:
+    """Loyalty rewards are limited by points, referral credits by referrals."""
+    return offer.kind not in (OfferKind.LOYALTY_REWARD, OfferKind.REFERRAL_CREDIT)
 
 
 def offer_code(secret: str, person: str, offer_id: str, item_id: str | None = None) -> str:
@@ -89,12 +103,7 @@ def offer_code(secret: str, person: str, offer_id: str, item_id: str | None = No
     return f"{offer_id[:12].upper()}-{text[:6]}-{text[6:]}"
 
 
-def _gates_open(
-    offer: Offer,
-    context: Context,
-    redeemed_by_person: Mapping[str, int],
-    redeemed_total: Mapping[str, int],
-) -> bool:
+def _gates_open(offer: Offer, context: Context, redeemed_total: Mapping[str, int]) -> bool:
     now = context.now
     if offer.valid_from and now < _aware(offer.valid_from):
         return False
@@ -102,10 +111,7 @@ def _gates_open(
         return False
     if offer.segments and not context.segments & set(offer.segments):
         return False
-    if offer.budget is not None and redeemed_total.get(offer.id, 0) >= offer.budget:
-        return False
-    capped = offer.kind not in (OfferKind.LOYALTY_REWARD, OfferKind.REFERRAL_CREDIT)
-    return not (capped and redeemed_by_person.get(offer.id, 0) >= offer.per_customer_limit)
+    return offer.budget is None or redeemed_total.get(offer.id, 0) < offer.budget
 
 
 def _loyalty_reward(offer: Offer, context: Context, _: int) -> Iterator[Eligible]:
@@ -132,13 +138,16 @@ def _birthday(offer: Offer, context: Context, _: int) -> Iterator[Eligible]:
         return
     hours = offer.valid_hours or 24
     start = datetime(today.year, today.month, today.day, tzinfo=UTC)
-    yield _plain(offer, "happy birthday!", expires_at=start + timedelta(hours=hours))
+    yield _plain(
+        offer, "happy birthday!", expires_at=start + timedelta(hours=hours), period=str(today.year)
+    )
 
 
 def _win_back(offer: Offer, context: Context, _: int) -> Iterator[Eligible]:
     days = context.facts["days_since_last_order"]
     if days is not None and days >= WIN_BACK_DAYS:
-        yield _plain(offer, f"we miss you: no order for {int(days)} days")
+        last = max(order.at for order in context.record.kept_orders)
+        yield _plain(offer, f"we miss you: no order for {int(days)} days", period=f"{last:.0f}")
 
 
 def _wishlist(offer: Offer, context: Context, _: int) -> Iterator[Eligible]:
@@ -148,7 +157,7 @@ def _wishlist(offer: Offer, context: Context, _: int) -> Iterator[Eligible]:
         if item is None or not item.get("in_stock", True):
             continue
         title = item.get("title") or item_id
-        yield _plain(offer, f"on your wishlist: {title}", item_id=item_id)
+        yield _plain(offer, f"on your wishlist: {title}", item_id=item_id, period=item_id)
         shown += 1
         if shown == MAX_WISHLIST_OFFERS:
             return
@@ -157,7 +166,9 @@ def _wishlist(offer: Offer, context: Context, _: int) -> Iterator[Eligible]:
 def _cart_recovery(offer: Offer, context: Context, _: int) -> Iterator[Eligible]:
     idle = context.facts["hours_since_last_seen"]
     if context.facts["cart_value"] > 0 and idle is not None and idle >= offer.idle_hours:
-        yield _plain(offer, f"your cart ({context.facts['cart_value']:.2f}) is waiting")
+        carted = context.record.number("last:add_to_cart") or 0.0
+        reason = f"your cart ({context.facts['cart_value']:.2f}) is waiting"
+        yield _plain(offer, reason, period=f"{carted:.0f}")
 
 
 def _scarcity(offer: Offer, context: Context, _: int) -> Iterator[Eligible]:
@@ -173,7 +184,9 @@ def _shipment_apology(offer: Offer, context: Context, _: int) -> Iterator[Eligib
         return
     expires = datetime.fromtimestamp(delayed, UTC) + timedelta(hours=offer.valid_hours or 72)
     if context.now < expires:
-        yield _plain(offer, "sorry your parcel is late", expires_at=expires)
+        yield _plain(
+            offer, "sorry your parcel is late", expires_at=expires, period=f"{delayed:.0f}"
+        )
 
 
 def _referral(offer: Offer, context: Context, used: int) -> Iterator[Eligible]:
@@ -190,7 +203,8 @@ def _free_gift(offer: Offer, context: Context, _: int) -> Iterator[Eligible]:
         item = context.item(item_id)
         if item and item.get("in_stock", True) and item.get("category") not in bought:
             category = item.get("category") or "something new"
-            yield _plain(offer, f"a gift to try {category}", item_id=item_id)
+            month = context.now.strftime("%Y-%m")
+            yield _plain(offer, f"a gift to try {category}", item_id=item_id, period=month)
             return
 
 
@@ -204,14 +218,21 @@ def _cashback(offer: Offer, context: Context, _: int) -> Iterator[Eligible]:
     if last.value >= offer.min_order_value and context.now < expires:
         amount = round(last.value * offer.cashback_percent / 100, 2)
         if amount > 0:
-            yield Eligible(offer, f"cashback from order {last.key}", amount, expires)
+            yield Eligible(
+                offer, f"cashback from order {last.key}", amount, expires, period=last.key
+            )
 
 
 def _plain(
-    offer: Offer, reason: str, expires_at: datetime | None = None, item_id: str | None = None
+    offer: Offer,
+    reason: str,
+    expires_at: datetime | None = None,
+    item_id: str | None = None,
+    period: str = "",
 ) -> Eligible:
     expires = expires_at or (_aware(offer.valid_until) if offer.valid_until else None)
-    return Eligible(offer, reason, offer.discount_value, expires, item_id, offer.min_order_value)
+    minimum = offer.min_order_value
+    return Eligible(offer, reason, offer.discount_value, expires, item_id, minimum, period=period)
 
 
 def _aware(moment: datetime) -> datetime:

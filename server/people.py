@@ -121,6 +121,8 @@ class PeopleService:
             budget=offer.budget or 0,
             points=eligible.points_cost,
             points_earned=int(person.facts["loyalty_points_earned"]),
+            period=eligible.period,
+            lifetime_cap=offer.kind is OfferKind.REFERRAL_CREDIT,
         )
         outcome = await self._redemptions.redeem(offer_id, order_id, person.record.person, terms)
         return self._answer(offer_id, order_id, outcome)

@@ -54,7 +54,9 @@ local function merge(from, to)
     local spent = tonumber(redis.call('HGET', stats, 'pts:' .. from)) or 0
     if used > 0 then redis.call('HINCRBY', stats, 'p:' .. to, used) end
     if spent > 0 then redis.call('HINCRBY', stats, 'pts:' .. to, spent) end
-    redis.call('HDEL', stats, 'p:' .. from, 'pts:' .. from)
+    local period = redis.call('HGET', stats, 'pp:' .. from)
+    if period then redis.call('HSETNX', stats, 'pp:' .. to, period) end
+    redis.call('HDEL', stats, 'p:' .. from, 'pts:' .. from, 'pp:' .. from)
     redis.call('SADD', key('redeemed', to), offer)
   end
   -- The visitor leaves its segments; the customer's are recomputed after this request.

@@ -14,8 +14,9 @@ OUTCOMES = (
     "redeemed", "duplicate", "order_used", "limit_reached", "budget_exhausted",
     "insufficient_points", "not_eligible",
 )  # fmt: skip
-# An offer's stats hash fields: everyone's redemptions, the person's, their points spent.
-STAT_FIELDS = ("total", "p:%s", "pts:%s")
+# An offer's stats hash fields: everyone's redemptions, the person's over a lifetime,
+# their points spent, and "<period>|<count>" for their latest period of redemptions.
+STAT_FIELDS = ("total", "p:%s", "pts:%s", "pp:%s")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,16 @@ class RedemptionCounts:
     mine: dict[str, int] = field(default_factory=dict)
     total: dict[str, int] = field(default_factory=dict)
     points: dict[str, int] = field(default_factory=dict)
+    periods: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def add(self, offer_id: str, replies: tuple[str | None, ...]) -> None:
+        """Take one offer's STAT_FIELDS replies."""
+        total, mine, points, period = replies
+        self.total[offer_id] = int(total or 0)
+        self.mine[offer_id] = int(mine or 0)
+        self.points[offer_id] = int(points or 0)
+        name, _, count = (period or "").rpartition("|")
+        self.periods[offer_id] = (name, int(count or 0))
 
 
 class Redemptions:
@@ -54,6 +65,8 @@ class Redemptions:
             terms.points_earned,
             offer_id,
             "retry" if terms.retry_only else "redeem",
+            terms.period,
+            "lifetime" if terms.lifetime_cap else "period",
         ]
         return str(await self._script(keys=names, args=args))
 
@@ -67,3 +80,5 @@ class RedeemTerms:
     points: int = 0
     points_earned: int = 0
     retry_only: bool = False
+    period: str = ""  # the cap counts redemptions within this period
+    lifetime_cap: bool = False  # count every redemption ever instead

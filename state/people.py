@@ -83,5 +83,5 @@ async def _evaluate(
     offers: list[Eligible] = []
     if with_offers:
         context = Context(campaigns, record, facts, segments, item, moment)
-        offers = eligible_offers(context, counts.mine, counts.total)
+        offers = eligible_offers(context, counts.mine, counts.total, counts.periods)
     return Person(visitor_id, record, campaigns, facts, segments, offers, counts, moment)

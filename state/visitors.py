@@ -110,10 +110,8 @@ async def read_record(
         return None
     values = state.values
     counts = RedemptionCounts()
-    for offer_id, (total, mine, points) in zip(offer_ids, state.fields, strict=True):
-        counts.total[offer_id] = int(total or 0)
-        counts.mine[offer_id] = int(mine or 0)
-        counts.points[offer_id] = int(points or 0)
+    for offer_id, replies in zip(offer_ids, state.fields, strict=True):
+        counts.add(offer_id, replies)
     record = PersonRecord(
         person=state.person,
         profile=dict(values["profile"]),

@@ -134,3 +134,16 @@ def test_the_example_file_is_valid() -> None:
     assert len(kinds) == 10
     assert {"high_ltv", "low_spenders", "new", "repeat", "lapsed", "cart_abandoners",
             "at_risk"} <= set(campaigns.segments)  # fmt: skip
+
+
+def test_a_birthday_coupon_used_this_year_comes_back_next_year() -> None:
+    campaigns = parse_campaigns(
+        "offers: [{id: bday, kind: birthday, title: B, discount_type: percentage,"
+        " discount_value: 35}]"
+    )
+    record = PersonRecord("c:x", profile={"birthday": "1990-06-15"})
+    used_this_year = {"bday": ("2026", 1)}
+    assert eligible_offers(context(campaigns, record, NOW), {"bday": 1}, {}, used_this_year) == []
+    next_year = NOW.replace(year=2027)
+    again = eligible_offers(context(campaigns, record, next_year), {"bday": 1}, {}, used_this_year)
+    assert [(e.offer.id, e.period) for e in again] == [("bday", "2027")]

@@ -357,3 +357,15 @@ def test_odd_edits_are_refused_or_work_and_reloading_goes_on(
     campaigns_file.write_text(good.replace("Sorry for the wait", "Sorry, still reloading"))
     store.loaded_mtime = None
     assert store.reload_if_changed() is True
+
+
+def test_a_second_delayed_parcel_earns_a_second_apology(api: TestClient, visitor_id: str) -> None:
+    earlier = (datetime.now(UTC) - timedelta(hours=5)).isoformat()
+    send(api, {"type": "shipment_delayed", "visitor_id": visitor_id, "timestamp": earlier})
+    body = {"visitor_id": visitor_id, "order_id": f"{visitor_id}-a"}
+    assert api.post("/v1/offers/delay-apology/redeem", json=body, headers=SECRET).status_code == 200
+    assert "delay-apology" not in offers(api, visitor_id)
+    send(api, {"type": "shipment_delayed", "visitor_id": visitor_id})
+    assert "delay-apology" in offers(api, visitor_id)
+    body = {"visitor_id": visitor_id, "order_id": f"{visitor_id}-b"}
+    assert api.post("/v1/offers/delay-apology/redeem", json=body, headers=SECRET).status_code == 200
