@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from models.recommend import Interaction
+from models.history import Interaction
+from state.keys import is_customer
 
 SECONDS_PER_DAY = 86_400.0
 
@@ -38,7 +39,7 @@ class PersonRecord:
 
     @property
     def is_customer(self) -> bool:
-        return self.person.startswith("c:")
+        return is_customer(self.person)
 
     @property
     def kept_orders(self) -> list[Order]:

@@ -6,7 +6,7 @@ visitor did), so the same code serves API requests and can be tested without Red
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +15,7 @@ import numpy.typing as npt
 from models.bundle import Bundle
 from models.catalog import CatalogView
 from models.foldin import aggregate_interactions, fold_in_user
+from models.history import Interaction, VisitorHistory
 from models.index import search
 from models.itemitem import score_item_item
 from models.weights import confidence, event_weight, recency_decay, strength
@@ -30,26 +31,6 @@ VERBS = {
     "review": "reviewed",
     "purchase": "bought",
 }
-
-
-@dataclass(frozen=True)
-class Interaction:
-    item_id: str
-    event_type: str
-    timestamp: float  # seconds since the epoch
-
-
-@dataclass(frozen=True)
-class VisitorHistory:
-    """What the server knows about a visitor when it ranks for them."""
-
-    interactions: Sequence[Interaction] = ()
-    purchased: frozenset[str] = frozenset()
-    cart: Sequence[str] = ()
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.interactions and not self.cart
 
 
 @dataclass(frozen=True)

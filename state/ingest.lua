@@ -50,13 +50,15 @@ local function merge(from, to)
   -- Offer redemptions follow the visitor into the customer, so caps and spent points hold.
   for _, offer in ipairs(redis.call('SMEMBERS', key('redeemed', from))) do
     local stats = string.format(p.offer_stats, offer)
-    local used = tonumber(redis.call('HGET', stats, 'p:' .. from)) or 0
-    local spent = tonumber(redis.call('HGET', stats, 'pts:' .. from)) or 0
-    if used > 0 then redis.call('HINCRBY', stats, 'p:' .. to, used) end
-    if spent > 0 then redis.call('HINCRBY', stats, 'pts:' .. to, spent) end
-    local period = redis.call('HGET', stats, 'pp:' .. from)
-    if period then redis.call('HSETNX', stats, 'pp:' .. to, period) end
-    redis.call('HDEL', stats, 'p:' .. from, 'pts:' .. from, 'pp:' .. from)
+    local F = p.stat_fields
+    for _, name in ipairs({'count', 'points'}) do
+      local moved = tonumber(redis.call('HGET', stats, string.format(F[name], from))) or 0
+      if moved > 0 then redis.call('HINCRBY', stats, string.format(F[name], to), moved) end
+    end
+    local period = redis.call('HGET', stats, string.format(F.period, from))
+    if period then redis.call('HSETNX', stats, string.format(F.period, to), period) end
+    redis.call('HDEL', stats, string.format(F.count, from), string.format(F.points, from),
+      string.format(F.period, from))
     redis.call('SADD', key('redeemed', to), offer)
   end
   -- The visitor leaves its segments; the customer's are recomputed after this request.

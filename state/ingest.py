@@ -100,6 +100,7 @@ class EventStore:
             "link": keys.LINK_TEMPLATE,
             "segment": keys.SEGMENT_TEMPLATE,
             "offer_stats": keys.OFFER_TEMPLATES["stats"],
+            "stat_fields": keys.OFFER_STAT_FIELDS,
             "dedup": keys.DEDUP_TEMPLATE,
             "visitor_person": keys.VISITOR_PERSON,
             "customer_person": keys.CUSTOMER_PERSON,

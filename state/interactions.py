@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.recommend import Interaction
+from models.history import Interaction
 
 SEPARATOR = "\t"
 

@@ -52,6 +52,16 @@ def customer_person(customer_id: str) -> str:
     return CUSTOMER_PERSON % customer_id
 
 
+def is_customer(person: str) -> bool:
+    return person.startswith(CUSTOMER_PERSON % "")
+
+
+def visitor_of(person: str) -> str | None:
+    """The visitor id of an anonymous person, None for a customer."""
+    prefix = VISITOR_PERSON % ""
+    return person[len(prefix) :] if person.startswith(prefix) else None
+
+
 def person_key(kind: str, person: str) -> str:
     return PERSON_TEMPLATES[kind] % person
 
@@ -60,18 +70,22 @@ def link_key(visitor_id: str) -> str:
     return LINK_TEMPLATE % visitor_id
 
 
-def dedup_key(event_id: str) -> str:
-    return DEDUP_TEMPLATE % event_id
-
-
 # Segment membership: segment name -> set of persons (sizes are SCARD).
 SEGMENT_TEMPLATE = PREFIX + ":segment:%s"
 
 # Offer redemptions, all in the offer's slot so one script can check and count them.
 OFFER_TEMPLATES: dict[str, str] = {
     "orders": PREFIX + ":{offer:%s}:orders",  # hash: order id -> person who redeemed
-    # hash: "total" -> redemptions, "p:<person>" -> theirs, "pts:<person>" -> points spent
-    "stats": PREFIX + ":{offer:%s}:stats",
+    "stats": PREFIX + ":{offer:%s}:stats",  # hash: the fields below
+}
+# Fields of an offer's stats hash ("%s" is the person): everyone's redemptions, the
+# person's over a lifetime, their loyalty points spent, and "<period>|<count>" for their
+# latest period of redemptions.
+OFFER_STAT_FIELDS: dict[str, str] = {
+    "total": "total",
+    "count": "p:%s",
+    "points": "pts:%s",
+    "period": "pp:%s",
 }
 
 

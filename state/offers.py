@@ -10,18 +10,14 @@ from redis.asyncio import Redis
 from state import keys
 
 _SCRIPT = resources.files("state").joinpath("redeem.lua").read_text()
-OUTCOMES = (
-    "redeemed", "duplicate", "order_used", "limit_reached", "budget_exhausted",
-    "insufficient_points", "not_eligible",
-)  # fmt: skip
-# An offer's stats hash fields: everyone's redemptions, the person's over a lifetime,
-# their points spent, and "<period>|<count>" for their latest period of redemptions.
-STAT_FIELDS = ("total", "p:%s", "pts:%s", "pp:%s")
+# The stats fields the read script fetches per offer, in RedemptionCounts.add's order.
+STAT_FIELDS = tuple(keys.OFFER_STAT_FIELDS[name] for name in ("total", "count", "points", "period"))
 
 
 @dataclass(frozen=True)
 class RedemptionCounts:
-    """Per offer: the person's redemptions, everyone's, and the person's points spent."""
+    """Per offer: the person's redemptions, everyone's, the person's points spent, and
+    their latest redemption period with its count."""
 
     mine: dict[str, int] = field(default_factory=dict)
     total: dict[str, int] = field(default_factory=dict)
@@ -50,7 +46,8 @@ class Redemptions:
         person: str,
         terms: RedeemTerms,
     ) -> str:
-        """One of OUTCOMES; only "redeemed" changed anything."""
+        """redeemed, duplicate, order_used, limit_reached, budget_exhausted,
+        insufficient_points or not_eligible; only "redeemed" changed anything."""
         names = [
             keys.offer_key("orders", offer_id),
             keys.offer_key("stats", offer_id),
@@ -67,6 +64,7 @@ class Redemptions:
             "retry" if terms.retry_only else "redeem",
             terms.period,
             "lifetime" if terms.lifetime_cap else "period",
+            *(keys.OFFER_STAT_FIELDS[name] % person for name in ("count", "points", "period")),
         ]
         return str(await self._script(keys=names, args=args))
 

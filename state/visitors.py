@@ -15,7 +15,7 @@ import orjson
 from redis.asyncio import Redis
 
 from campaigns.person import Order, PersonRecord
-from models.recommend import VisitorHistory
+from models.history import VisitorHistory
 from state import keys
 from state.interactions import decode_interaction
 from state.offers import STAT_FIELDS, RedemptionCounts

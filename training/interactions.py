@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from models.weights import SECONDS_PER_DAY, event_weight, recency_decay
-from state.keys import customer_person, visitor_person
+from state.keys import customer_person, visitor_of, visitor_person
 from training.datafiles import parse_timestamp
 
 TRENDING_HALF_LIFE_DAYS = 7.0
@@ -110,11 +110,9 @@ class Identities:
 
     def canonical(self, person: str) -> str:
         """Where a person's rows end up: an anonymous visitor's go to its first customer."""
-        if person.startswith(visitor_person("")):
-            customer = self.first_link.get(person[len(visitor_person("")) :])
-            if customer is not None:
-                return customer_person(customer)
-        return person
+        visitor = visitor_of(person)
+        customer = self.first_link.get(visitor) if visitor is not None else None
+        return customer_person(customer) if customer is not None else person
 
     def merge(self, people: dict[str, T], combine: Callable[[T, T], None]) -> dict[str, T]:
         """Fold each person's value into its canonical person's with `combine`."""
