@@ -55,33 +55,23 @@ class PeopleStore:
     ) -> Person | None:
         """Facts, segments and (unless not wanted) eligible offers; segments stored if moved.
 
-        One read: the person's keys and their redemption counts of every offer.
+        One read: the person's keys and their redemption counts of the offers that matter
+        (all of them for offers; the loyalty rewards alone, for points spent, otherwise).
         """
-        return await _evaluate(self, visitor_id, campaigns, item, now, with_offers)
-
-
-async def _evaluate(
-    store: PeopleStore,
-    visitor_id: str,
-    campaigns: Campaigns,
-    item: ItemLookup,
-    now: float | None,
-    with_offers: bool,
-) -> Person | None:
-    offer_ids = tuple(offer.id for offer in campaigns.offers)
-    found = await read_record(store.reader, visitor_id, offer_ids)
-    if found is None:
-        return None
-    record, counts = found
-    loyalty = [o.id for o in campaigns.offers if o.kind is OfferKind.LOYALTY_REWARD]
-    spent = sum(counts.points[offer_id] for offer_id in loyalty)
-    now = time.time() if now is None else now
-    facts = compute_facts(record, item, campaigns.loyalty, spent, now)
-    segments = frozenset(segments_of(campaigns, facts, record, now))
-    await store_membership(store.redis, record.person, record.segments, segments)
-    moment = datetime.fromtimestamp(now, UTC)
-    offers: list[Eligible] = []
-    if with_offers:
-        context = Context(campaigns, record, facts, segments, item, moment)
-        offers = eligible_offers(context, counts.mine, counts.total, counts.periods)
-    return Person(visitor_id, record, campaigns, facts, segments, offers, counts, moment)
+        loyalty = tuple(o.id for o in campaigns.offers if o.kind is OfferKind.LOYALTY_REWARD)
+        offer_ids = tuple(o.id for o in campaigns.offers) if with_offers else loyalty
+        found = await read_record(self.reader, visitor_id, offer_ids)
+        if found is None:
+            return None
+        record, counts = found
+        spent = sum(counts.points[offer_id] for offer_id in loyalty)
+        now = time.time() if now is None else now
+        facts = compute_facts(record, item, campaigns.loyalty, spent, now)
+        segments = frozenset(segments_of(campaigns, facts, record, now))
+        await store_membership(self.redis, record.person, record.segments, segments)
+        moment = datetime.fromtimestamp(now, UTC)
+        offers: list[Eligible] = []
+        if with_offers:
+            context = Context(campaigns, record, facts, segments, item, moment)
+            offers = eligible_offers(context, counts.mine, counts.total, counts.periods)
+        return Person(visitor_id, record, campaigns, facts, segments, offers, counts, moment)
