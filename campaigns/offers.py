@@ -105,9 +105,9 @@ def offer_code(secret: str, person: str, offer_id: str, item_id: str | None = No
 
 def _gates_open(offer: Offer, context: Context, redeemed_total: Mapping[str, int]) -> bool:
     now = context.now
-    if offer.valid_from and now < _aware(offer.valid_from):
+    if offer.valid_from and now < offer.valid_from:
         return False
-    if offer.valid_until and now >= _aware(offer.valid_until):
+    if offer.valid_until and now >= offer.valid_until:
         return False
     if offer.segments and not context.segments & set(offer.segments):
         return False
@@ -173,7 +173,7 @@ def _cart_recovery(offer: Offer, context: Context, _: int) -> Iterator[Eligible]
 
 def _scarcity(offer: Offer, context: Context, _: int) -> Iterator[Eligible]:
     assert offer.valid_until is not None
-    until = _aware(offer.valid_until)
+    until = offer.valid_until
     if offer.announce_hours is None or until - context.now <= timedelta(hours=offer.announce_hours):
         yield _plain(offer, "ends soon", expires_at=until)
 
@@ -230,13 +230,9 @@ def _plain(
     item_id: str | None = None,
     period: str = "",
 ) -> Eligible:
-    expires = expires_at or (_aware(offer.valid_until) if offer.valid_until else None)
+    expires = expires_at or (offer.valid_until if offer.valid_until else None)
     minimum = offer.min_order_value
     return Eligible(offer, reason, offer.discount_value, expires, item_id, minimum, period=period)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _parse_birthday(value: str | None) -> date | None:

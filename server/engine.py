@@ -20,7 +20,6 @@ from models.bundle import Bundle, complete_bundles, load_bundle
 from models.catalog import CatalogView
 from models.recommend import Recommender
 from state import catalog as catalog_store
-from state import keys
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +102,8 @@ class Engine:
             if changed is None:  # fell behind the capped log: start over
                 await self._load_catalog()
                 return
-            self._apply(changed)
+            self.apply_items(changed)
             self._catalog_position, self._catalog_rev = position, rev
-
-    def apply_items(self, items: list[dict[str, Any]]) -> None:
-        """Apply items this process just wrote, ahead of reading them back from the log."""
-        self._apply(items)
 
     def item(self, item_id: str) -> dict[str, Any] | None:
         """An item as currently known: live catalog over the bundle's copy."""
@@ -121,14 +116,15 @@ class Engine:
         return None
 
     async def _load_catalog(self) -> None:
-        rev = _text_or_none(await self._redis.get(keys.CATALOG_REV))
+        rev = await catalog_store.revision(self._redis)
         position, items = await catalog_store.all_items(self._redis)
         self._live_items = {item["item_id"]: item for item in items}
         self._catalog_position, self._catalog_rev = position, rev
         if self.recommender is not None:
             self.recommender.catalog = self._view_for(self.recommender.bundle)
 
-    def _apply(self, items: list[dict[str, Any]]) -> None:
+    def apply_items(self, items: list[dict[str, Any]]) -> None:
+        """Apply catalog changes: from the log, or just written by this process."""
         recommender = self.recommender
         for item in items:
             self._live_items[item["item_id"]] = item
@@ -154,7 +150,3 @@ class Engine:
                 log.exception(
                     "could not load the newest bundle; still serving %s", self.model_version
                 )
-
-
-def _text_or_none(value: bytes | str | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value

@@ -18,6 +18,7 @@ from models.recommend import (
 from server.engine import Engine
 from server.errors import ApiError
 from server.schemas import Placement, RecommendationQuery
+from state import catalog as catalog_store
 from state import keys
 from state.visitors import HISTORY_KINDS, PersonReader, history_from
 
@@ -47,7 +48,7 @@ class RecommendationService:
 
     async def current(self) -> Recommender:
         """The served recommender, with the catalog view brought up to date."""
-        await self._engine.sync_catalog(str(await self._redis.get(keys.CATALOG_REV) or "") or None)
+        await self._engine.sync_catalog(await catalog_store.revision(self._redis))
         return self.recommender()
 
     def recommender(self) -> Recommender:

@@ -52,6 +52,12 @@ async def upsert_items(redis: Redis, items: Iterable[dict[str, Any]]) -> int:
     return len(items)
 
 
+async def revision(redis: Redis) -> str | None:
+    """The catalog's revision counter: it moves with every upsert."""
+    value = await redis.get(keys.CATALOG_REV)
+    return str(value) if value is not None else None
+
+
 async def get_item(redis: Redis, item_id: str) -> dict[str, Any] | None:
     raw = await redis.hget(keys.CATALOG_ITEMS, item_id)
     return orjson.loads(raw) if raw else None

@@ -9,7 +9,7 @@ table); most-popular and BPR are baselines for the offline comparison.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,6 @@ class Fitted:
     item_item: sp.csr_matrix | None = None
     popularity: FloatMatrix | None = None
     regularization: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def scores(self, people: IntArray) -> FloatMatrix:
         if self.item_item is not None:

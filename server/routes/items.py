@@ -25,6 +25,9 @@ Category = Annotated[str | None, Query(max_length=MAX_ID_LENGTH)]
 
 @router.put("/v1/items", response_model=ItemsUpserted, summary="Create or update catalog items")
 async def put_items(request: Request, body: ItemsUpsert, _: SecretKey) -> Response:
+    limit = request.app.state.settings.max_items_per_request
+    if len(body.items) > limit:
+        raise ApiError(413, "too_many_items", f"an upsert holds at most {limit} items")
     items = [item.model_dump(mode="json", exclude_none=True) for item in body.items]
     count = await catalog_store.upsert_items(request.app.state.redis, items)
     request.app.state.engine.apply_items(items)
