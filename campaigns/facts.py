@@ -7,7 +7,8 @@ from typing import Any
 
 from campaigns.config import Loyalty
 from campaigns.loyalty import loyalty_status
-from campaigns.person import SECONDS_PER_DAY, PersonRecord
+from campaigns.person import PersonRecord
+from models.weights import SECONDS_PER_DAY
 
 ItemLookup = Callable[[str], Mapping[str, Any] | None]
 

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from campaigns.config import Loyalty, Tier
-from campaigns.person import SECONDS_PER_DAY, Order
+from campaigns.person import Order
+from models.weights import SECONDS_PER_DAY
 
 YEAR = 365 * SECONDS_PER_DAY
 

@@ -6,9 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from models.history import Interaction
+from models.weights import SECONDS_PER_DAY
 from state.keys import is_customer
-
-SECONDS_PER_DAY = 86_400.0
 
 
 @dataclass(frozen=True)

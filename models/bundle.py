@@ -22,7 +22,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from models.index import load_index, save_index
+from models.index import load_index, normalise_rows, save_index
+from models.weights import ALPHA
 
 MANIFEST = "manifest.json"
 ITEMS = "items.jsonl"
@@ -93,8 +94,7 @@ class Bundle:
 
     def __post_init__(self) -> None:
         self.index_of = {item["item_id"]: i for i, item in enumerate(self.items)}
-        norms = np.linalg.norm(self.item_factors, axis=1, keepdims=True)
-        self.unit_factors = (self.item_factors / np.maximum(norms, 1e-12)).astype(np.float32)
+        self.unit_factors = normalise_rows(self.item_factors)
 
     @property
     def n_items(self) -> int:
@@ -113,7 +113,7 @@ class Bundle:
 
     @property
     def alpha(self) -> float:
-        return float(self.manifest.get("serving", {}).get("alpha", 8.0))
+        return float(self.manifest.get("serving", {}).get("alpha", ALPHA))
 
     def bought_together(self, index: int) -> tuple[IntArray, FloatArray]:
         return self.together.row(index)

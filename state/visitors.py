@@ -26,9 +26,7 @@ READERS = {
     "wishlist": "set", "orders": "hash", "counts": "hash", "segments": "set",
 }  # fmt: skip
 HISTORY_KINDS = ("recent", "purchased", "cart")
-PROFILE_KINDS = (
-    "profile", "recent", "purchased", "cart", "wishlist", "orders", "counts", "segments"
-)  # fmt: skip
+PROFILE_KINDS = tuple(READERS)  # everything held about a person
 
 
 @dataclass(frozen=True)

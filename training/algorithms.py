@@ -17,7 +17,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from models.weights import confidence, strength
+from models.weights import ALPHA, confidence, strength
 from training.interactions import top_per_row
 
 FloatMatrix = npt.NDArray[np.float32]
@@ -85,7 +85,7 @@ def fit_als(
     weights: sp.csr_matrix,
     factors: int = 64,
     regularization: float = 0.05,
-    alpha: float = 8.0,
+    alpha: float = ALPHA,
     iterations: int = 15,
     seed: int = 42,
     progress: Callable[[], None] | None = None,

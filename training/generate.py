@@ -21,6 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from models.weights import SECONDS_PER_DAY
 from training.datafiles import write_jsonl
 
 # Category -> the noun its product titles use.
@@ -34,7 +35,6 @@ CATEGORIES = list(CATEGORIES_NOUNS)
 LINES = ["Alpine", "Harbor", "Meadow", "Ember", "Nordic", "Coral", "Sierra", "Willow"]
 ADJECTIVES = ["Classic", "Soft", "Bold", "Everyday", "Premium", "Light", "Cosy", "Bright"]
 PRICE_BANDS = [(5.0, 30.0), (30.0, 90.0), (90.0, 300.0)]
-DAY = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -134,11 +134,11 @@ class EventWriter:
 
 def make_shopper(n: int, shape: StoreShape, rng: random.Random, mean_sessions: float) -> Shopper:
     end_ts = shape.end.timestamp()
-    start_ts = end_ts - shape.days * DAY
+    start_ts = end_ts - shape.days * SECONDS_PER_DAY
     tastes = [rng.gammavariate(0.25, 1.0) + 1e-6 for _ in CATEGORIES]
-    start = rng.uniform(start_ts, end_ts - DAY)
+    start = rng.uniform(start_ts, end_ts - SECONDS_PER_DAY)
     lapses = rng.random() < 0.45
-    end = min(end_ts, start + rng.expovariate(1 / 90) * DAY) if lapses else end_ts
+    end = min(end_ts, start + rng.expovariate(1 / 90) * SECONDS_PER_DAY) if lapses else end_ts
     return Shopper(
         visitor_id=f"v{n:07d}",
         customer_id=f"c{n:07d}" if rng.random() < 0.5 else None,

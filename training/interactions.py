@@ -19,7 +19,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from tqdm import tqdm
 
-from models.weights import SECONDS_PER_DAY, event_weight, recency_decay
+from models.weights import event_weight, recency_decay
 from state.keys import customer_person, visitor_of, visitor_person
 from training.datafiles import parse_timestamp
 
@@ -86,8 +86,7 @@ class InteractionLog:
         """Per item, weights decayed with a one-week half-life from the last interaction."""
         if not len(self):
             return np.zeros(self.n_items, dtype=np.float32)
-        age = float(self.times.max()) - self.times
-        decay = np.power(0.5, np.maximum(age, 0) / (TRENDING_HALF_LIFE_DAYS * SECONDS_PER_DAY))
+        decay = recency_decay(float(self.times.max()) - self.times, TRENDING_HALF_LIFE_DAYS)
         return np.bincount(self.items, self.weights * decay, self.n_items).astype(np.float32)
 
 
