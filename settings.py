@@ -1,7 +1,7 @@
 """The one settings object for the server, the worker and the offline jobs.
 
 Every knob is read from the environment (or a `.env` file) so that the same code runs
-on a laptop with the embedded Valkey and in production against Redis Cluster.
+on a laptop with the embedded Valkey and in production against a Redis server.
 """
 
 from __future__ import annotations

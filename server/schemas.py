@@ -5,11 +5,16 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
-from models.events import MAX_TEXT_LENGTH, Event, Identifier, JsonBlob
+from models.events import MAX_ID_LENGTH, MAX_TEXT_LENGTH, Event, Identifier, JsonBlob
 
 MAX_EXCLUDE = 200
+
+# Query parameters several list endpoints share.
+Limit = Annotated[int, Query(ge=1, le=100)]
+Category = Annotated[str | None, Query(max_length=MAX_ID_LENGTH)]
 
 
 class Placement(StrEnum):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from models.events import MAX_ID_LENGTH
@@ -13,14 +13,12 @@ from server.auth import PublicKey, SecretKey
 from server.errors import ApiError
 from server.recommending import respond
 from server.responses import JSONResponse
-from server.schemas import ItemsUpsert, ItemsUpserted, RecommendationResponse
+from server.schemas import Category, ItemsUpsert, ItemsUpserted, Limit, RecommendationResponse
 from state import catalog as catalog_store
 
 router = APIRouter(tags=["catalog"])
 
 ItemId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
-Limit = Annotated[int, Query(ge=1, le=100)]
-Category = Annotated[str | None, Query(max_length=MAX_ID_LENGTH)]
 
 
 @router.put("/v1/items", response_model=ItemsUpserted, summary="Create or update catalog items")
@@ -51,8 +49,7 @@ async def get_item(request: Request, item_id: ItemId, _: PublicKey) -> Response:
 async def similar(
     request: Request, item_id: ItemId, _: PublicKey, limit: Limit = 10, category: Category = None
 ) -> Response:
-    recommender = await request.app.state.recommendations.current()
-    index = _model_index(recommender, item_id)
+    recommender, index = await _anchor(request, item_id)
     ranked = recommender.similar(index, Filters(category=category), limit)
     return JSONResponse(respond(recommender, "product", "similar", ranked))
 
@@ -65,14 +62,15 @@ async def similar(
 async def bought_together(
     request: Request, item_id: ItemId, _: PublicKey, limit: Limit = 10, category: Category = None
 ) -> Response:
-    recommender = await request.app.state.recommendations.current()
-    index = _model_index(recommender, item_id)
+    recommender, index = await _anchor(request, item_id)
     ranked = recommender.bought_together([index], Filters(category=category), limit)
     return JSONResponse(respond(recommender, "cart", "bought_together", ranked))
 
 
-def _model_index(recommender: Recommender, item_id: str) -> int:
+async def _anchor(request: Request, item_id: str) -> tuple[Recommender, int]:
+    """The served recommender (catalog synced) and the model's index of the item, or 404."""
+    recommender: Recommender = await request.app.state.recommendations.current()
     index = recommender.bundle.index_of.get(item_id)
     if index is None:
         raise ApiError(404, "item_not_found", "the model does not know this item")
-    return index
+    return recommender, index

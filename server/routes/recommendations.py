@@ -8,12 +8,18 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from models.events import MAX_ID_LENGTH
 from models.recommend import Filters
 from server.auth import PublicKey, SecretKey
 from server.recommending import respond
 from server.responses import JSONResponse
-from server.schemas import BatchRequest, BatchResponse, RecommendationQuery, RecommendationResponse
+from server.schemas import (
+    BatchRequest,
+    BatchResponse,
+    Category,
+    Limit,
+    RecommendationQuery,
+    RecommendationResponse,
+)
 
 router = APIRouter(tags=["recommendations"])
 
@@ -55,8 +61,8 @@ async def batch(request: Request, body: BatchRequest, _: SecretKey) -> Response:
 async def trending(
     request: Request,
     _: PublicKey,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    category: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
+    limit: Limit = 10,
+    category: Category = None,
 ) -> Response:
     recommender = await request.app.state.recommendations.current()
     ranked = recommender.trending(Filters(category=category), limit)
