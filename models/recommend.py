@@ -68,8 +68,9 @@ class Recommender:
         if len(seeds) == 0:
             return self.trending(filters, limit, blocked=self._blocked(history, filters))
         # What the visitor already touched is not news, except a replenishable purchase.
-        restock = self._rebuyable(history)
-        blocked = self._blocked(history, filters) | (set(seeds.tolist()) - restock)
+        bought, rebuyable = self._purchases(history)
+        excluded = self._excluded(filters) | (bought - rebuyable)
+        blocked = excluded | (set(seeds.tolist()) - rebuyable)
         if self.bundle.item_item.is_empty:
             results = self._personal_als(history, seeds, weights, filters, limit, blocked)
         else:
@@ -244,20 +245,23 @@ class Recommender:
         return aggregate_interactions(indices, base)
 
     def _blocked(self, history: VisitorHistory, filters: Filters) -> set[int]:
-        """Excluded by the request, or already bought (unless the category is replenished)."""
-        index_of = self.bundle.index_of
-        excluded = {index_of[i] for i in filters.exclude if i in index_of}
-        bought = {index_of[i] for i in history.purchased if i in index_of}
-        return excluded | (bought - self._rebuyable(history))
+        """Excluded by the request, or already bought (unless it may be bought again)."""
+        bought, rebuyable = self._purchases(history)
+        return self._excluded(filters) | (bought - rebuyable)
 
-    def _rebuyable(self, history: VisitorHistory) -> set[int]:
-        """Purchases that may be recommended again: all of them when exclusion is off,
-        else those in replenishable categories."""
+    def _excluded(self, filters: Filters) -> set[int]:
+        index_of = self.bundle.index_of
+        return {index_of[i] for i in filters.exclude if i in index_of}
+
+    def _purchases(self, history: VisitorHistory) -> tuple[set[int], set[int]]:
+        """What the visitor bought, and which of it may be recommended again: all of it
+        when exclusion is off, else what is in replenishable categories."""
         index_of = self.bundle.index_of
         bought = {index_of[i] for i in history.purchased if i in index_of}
         if not self.exclude_purchased:
-            return bought
-        return {i for i in bought if self.catalog.category(i) in self.replenishable}
+            return bought, bought
+        category = self.catalog.category
+        return bought, {i for i in bought if category(i) in self.replenishable}
 
     def _top_by_vector(
         self,

@@ -86,12 +86,13 @@ def main(argv: list[str] | None = None) -> None:
 
         _report({"events": export_history(settings, args.out)})
     elif args.job == "train":
+        from models.bundle import MANIFEST
         from training.train import TrainOptions, train_bundle
 
         options = TrainOptions(model=args.model, tune=not args.no_tune, seed=args.seed)
         models_dir = args.models_dir or settings.models_dir
         path = train_bundle(args.events, args.catalog, models_dir, options)
-        manifest = json.loads((path / "manifest.json").read_text())
+        manifest = json.loads((path / MANIFEST).read_text())
         _report({"bundle": str(path), "model": manifest["model"], **manifest["rows"]})
     elif args.job == "evaluate":
         from training.evaluate import Protocol, evaluate
