@@ -6,12 +6,11 @@ error that refused the edit is kept for operators to read (GET /v1/campaigns).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
 from campaigns.config import Campaigns, CampaignsError, load_campaigns
+from server.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +21,7 @@ class CampaignStore:
         self.current = Campaigns()
         self.last_error: str | None = None
         self.loaded_mtime: float | None = None
-        self._poll_seconds = poll_seconds
-        self._watcher: asyncio.Task[None] | None = None
+        self._watcher = Periodic("campaigns reload", poll_seconds, self._reload)
 
     def load_initial(self) -> None:
         """At start a broken file is fatal: better not to start than to run without it."""
@@ -58,18 +56,10 @@ class CampaignStore:
         return True
 
     def start(self) -> None:
-        self._watcher = asyncio.create_task(self._watch())
+        self._watcher.start()
 
     async def stop(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        await self._watcher.stop()
 
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self._poll_seconds)
-            try:
-                self.reload_if_changed()
-            except Exception:
-                log.exception("campaigns reload failed; will try again")
+    async def _reload(self) -> None:
+        self.reload_if_changed()

@@ -9,7 +9,6 @@ from the Redis change log whenever the revision read in a request's pipeline mov
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from redis.asyncio import Redis
 from models.bundle import Bundle, complete_bundles, load_bundle
 from models.catalog import CatalogView
 from models.recommend import Recommender
+from server.periodic import Periodic
 from state import catalog as catalog_store
 
 log = logging.getLogger(__name__)
@@ -37,12 +37,11 @@ class Engine:
         self._replenishable = replenishable
         self._exclude_purchased = exclude_purchased
         self._models_dir = models_dir
-        self._poll_seconds = poll_seconds
         self._live_items: dict[str, dict[str, Any]] = {}
         self._catalog_position = "0-0"
         self._catalog_rev: str | None = None
         self._catalog_lock = asyncio.Lock()
-        self._watcher: asyncio.Task[None] | None = None
+        self._watcher = Periodic("model reload", poll_seconds, self.reload_if_newer)
         self.recommender: Recommender | None = None
         self.bundle_path: Path | None = None
         self._broken: set[Path] = set()  # bundles that failed to load: not retried
@@ -54,13 +53,10 @@ class Engine:
     async def start(self) -> None:
         await self._load_catalog()
         await self.reload_if_newer()
-        self._watcher = asyncio.create_task(self._watch_models())
+        self._watcher.start()
 
     async def stop(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        await self._watcher.stop()
 
     async def reload_if_newer(self) -> bool:
         """Switch to the newest bundle that loads, if it is newer than the one served.
@@ -140,13 +136,3 @@ class Engine:
             if index is not None:
                 view.update(index, item)
         return view
-
-    async def _watch_models(self) -> None:
-        while True:
-            await asyncio.sleep(self._poll_seconds)
-            try:
-                await self.reload_if_newer()
-            except Exception:
-                log.exception(
-                    "could not load the newest bundle; still serving %s", self.model_version
-                )
