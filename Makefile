@@ -20,7 +20,11 @@ DEMO_ENV := DATA_DIR=$(DATA_DIR) MODELS_DIR=$(MODELS_DIR) PUBLIC_API_KEYS=$(PUBL
 SHARED_DATA ?= ../shared/data
 EVAL_DIR := docs/evaluation
 
-.PHONY: install demo serve test lint format clean evaluate
+LOADTEST_HOST ?= http://127.0.0.1:8000
+LOADTEST_USERS ?= 50
+LOADTEST_TIME ?= 60s
+
+.PHONY: install demo serve test lint format clean evaluate loadtest
 
 install: $(STAMP)
 
@@ -67,6 +71,13 @@ evaluate: $(STAMP)
 		--catalog $(SHARED_DATA)/online-retail/catalog.jsonl.gz --split time --test-days 30 \
 		--out $(EVAL_DIR)/online-retail
 	$(BIN)/python -m training evaluation-doc --reports $(EVAL_DIR) --out docs/evaluation.md
+
+# Locust, headless, against a running server (make demo, or LOADTEST_HOST=...).
+loadtest: $(STAMP)
+	mkdir -p var/loadtest
+	$(BIN)/locust -f loadtests/locustfile.py --headless --host $(LOADTEST_HOST) \
+		-u $(LOADTEST_USERS) -r 10 -t $(LOADTEST_TIME) --only-summary \
+		--csv var/loadtest/encore --html var/loadtest/report.html
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
