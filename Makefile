@@ -24,7 +24,7 @@ LOADTEST_HOST ?= http://127.0.0.1:8000
 LOADTEST_USERS ?= 50
 LOADTEST_TIME ?= 60s
 
-.PHONY: install demo serve test lint format clean evaluate loadtest
+.PHONY: install demo serve test lint format clean evaluate loadtest bench
 
 install: $(STAMP)
 
@@ -78,6 +78,11 @@ loadtest: $(STAMP)
 	$(BIN)/locust -f loadtests/locustfile.py --headless --host $(LOADTEST_HOST) \
 		-u $(LOADTEST_USERS) -r 10 -t $(LOADTEST_TIME) --only-summary \
 		--csv var/loadtest/encore --html var/loadtest/report.html
+
+# Self-contained benchmarks (each starts what it measures); tables printed, JSON in var/bench/.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/recommendation_floors.py --items 100000
+	$(BIN)/python benchmarks/ingestion.py --events 200000
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
