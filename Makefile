@@ -49,6 +49,9 @@ demo: $(DATA_DIR)/.loaded $(MODELS_DIR)/.trained
 	@echo "Encore demo on http://127.0.0.1:8000 (docs at /docs); Ctrl-C stops it all."
 	@echo "  public key: $(PUBLIC_API_KEYS)"
 	@echo "  secret key: $(SECRET_API_KEYS)"
+	@echo "  journey messages: the outbox stream enc:outbox (worker beside the API)"
+	@trap 'kill $$worker 2>/dev/null' EXIT; \
+	$(DEMO_ENV) $(BIN)/python -m server.worker & worker=$$!; \
 	$(DEMO_ENV) $(BIN)/python -m server --host 127.0.0.1 --port 8000
 
 test: $(STAMP)

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from campaigns.journeys import JourneySettings
 from campaigns.rules import RuleError, check_rule
 
 THRESHOLD_VALUES = ("amount_to_free_shipping", "free_shipping_threshold")
@@ -170,6 +171,7 @@ class Campaigns(Strict):
     content: list[ContentBlock] = Field(default_factory=list)
     offers: list[Offer] = Field(default_factory=list)
     loyalty: Loyalty = DEFAULT_LOYALTY
+    journeys: JourneySettings = JourneySettings()
 
     @model_validator(mode="after")
     def _references(self) -> Campaigns:

@@ -32,6 +32,7 @@ PERSON_TEMPLATES: dict[str, str] = {
     "segments": PREFIX + ":{%s}:segments",  # set: the segments the person is in now
     "redeemed": PREFIX + ":{%s}:redeemed",  # set: offer ids the person redeemed
     "referred": PREFIX + ":{%s}:referred",  # set: people this customer referred
+    "journeys": PREFIX + ":{%s}:journeys",  # set: the person's pending journey steps
 }
 # visitor id -> the customer id it was linked to (in the visitor's own slot).
 LINK_TEMPLATE = PREFIX + ":{v:%s}:customer"
@@ -87,6 +88,18 @@ OFFER_STAT_FIELDS: dict[str, str] = {
     "points": "pts:%s",
     "period": "pp:%s",
 }
+
+
+# Journeys: steps waiting for their time (member -> due), each person's pending steps,
+# the outbox the store's messaging service reads, and message ids already emitted.
+JOURNEY_DUE = f"{PREFIX}:journeys:due"
+OUTBOX_STREAM = f"{PREFIX}:outbox"
+SENT_TEMPLATE = PREFIX + ":sent:{%s}"
+JOURNEY_GROUP = "journeys"
+
+
+def sent_key(message_id: str) -> str:
+    return SENT_TEMPLATE % message_id
 
 
 def segment_key(name: str) -> str:

@@ -1,0 +1,165 @@
+"""`python -m server.worker`: turns the behaviour stream into triggered journey messages.
+
+It reads the stream through a consumer group (at-least-once: an entry is acknowledged
+only after its steps are scheduled, and a crashed consumer's pending entries are claimed
+by another after a while), keeps steps in a sorted set by due time, and emits each due
+step once to the outbox, with a stable message id, if its reason still holds.
+Scheduling is idempotent and emission is guarded by the message id, so replays after a
+crash neither lose nor duplicate a message. The clock is a parameter, so tests drive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from datetime import datetime
+from typing import Any
+
+import orjson
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from campaigns.config import Campaigns
+from campaigns.journeys import Step, plan, still_wanted
+from server.campaign_store import CampaignStore
+from settings import Settings, get_settings
+from state import keys
+from state.connection import connect
+from state.journeys import JourneyStore
+from state.visitors import PersonReader, read_record
+
+log = logging.getLogger("server.worker")
+CLAIM_IDLE_MS = 60_000  # a consumer silent this long is presumed dead
+
+
+class JourneyWorker:
+    def __init__(self, redis: Redis, campaigns: CampaignStore, consumer: str) -> None:
+        self._redis = redis
+        self._campaigns = campaigns
+        self._consumer = consumer
+        self._journeys = JourneyStore(redis)
+        self._reader = PersonReader(redis)
+
+    async def ensure_group(self) -> None:
+        try:
+            await self._redis.xgroup_create(
+                keys.EVENTS_STREAM, keys.JOURNEY_GROUP, "0", mkstream=True
+            )
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def process_events(self, count: int = 200, claim_idle_ms: int = CLAIM_IDLE_MS) -> int:
+        """Handle a batch: entries abandoned by dead consumers first, then new ones."""
+        claimed: Any = await self._redis.xautoclaim(
+            keys.EVENTS_STREAM, keys.JOURNEY_GROUP, self._consumer, claim_idle_ms, "0-0", count
+        )
+        entries: list[Any] = list(claimed[1])
+        fresh: Any = await self._redis.xreadgroup(
+            keys.JOURNEY_GROUP, self._consumer, {keys.EVENTS_STREAM: ">"}, count=count
+        )
+        for _, stream_entries in fresh or []:
+            entries.extend(stream_entries)
+        settings = self._campaigns.current.journeys
+        for entry_id, fields in entries:
+            if fields:  # an entry trimmed from the stream arrives empty
+                event = orjson.loads(fields["event"])
+                ts = datetime.fromisoformat(event["timestamp"]).timestamp()
+                steps = plan(event, fields["person"], ts, settings)
+                await self._journeys.cancel(fields["person"], steps.cancel)
+                await self._journeys.schedule(steps.schedule)
+            await self._redis.xack(keys.EVENTS_STREAM, keys.JOURNEY_GROUP, entry_id)
+        return len(entries)
+
+    async def fire_due(self, now: float) -> int:
+        """Emit every step due by `now` whose reason still holds; return how many."""
+        emitted = 0
+        campaigns = self._campaigns.current
+        for step in await self._journeys.due(now):
+            record = await self._record(step.person)
+            if not still_wanted(step, record):
+                await self._journeys.drop(step)
+                continue
+            emitted += await self._journeys.emit(step, self._message(step, campaigns))
+        return emitted
+
+    async def _record(self, person: str) -> Any:
+        visitor = keys.visitor_of(person)
+        # A customer's record is reached through any of its visitors.
+        if visitor is None:
+            visitors = await self._redis.smembers(keys.person_key("visitors", person))
+            visitor = next((str(v) for v in visitors), None)
+        if visitor is None:
+            return None
+        found = await read_record(self._reader, visitor)
+        return found[0] if found else None
+
+    @staticmethod
+    def _message(step: Step, campaigns: Campaigns) -> dict[str, Any]:
+        settings = campaigns.journeys
+        return {
+            "recipient": step.person,
+            "channel": settings.channel,
+            "journey": step.journey,
+            "step": step.step,
+            "offer_id": settings.offers.get(step.journey, ""),
+            "due": f"{step.due:.3f}",
+        }
+
+    async def run(self, poll_seconds: float = 1.0) -> None:
+        await self.ensure_group()
+        while True:
+            handled = await self.process_events()
+            await self.fire_due(time.time())
+            if not handled:
+                await asyncio.sleep(poll_seconds)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings: Settings = get_settings()
+    url = _redis_url(settings)
+    campaigns = CampaignStore(settings.campaigns_file, settings.campaigns_poll_seconds)
+    campaigns.load_initial()
+    consumer = f"{socket.gethostname()}-{os.getpid()}"
+
+    async def serve() -> None:
+        redis = connect(url)
+        campaigns.start()
+        try:
+            await JourneyWorker(redis, campaigns, consumer).run()
+        finally:
+            await campaigns.stop()
+            await redis.aclose()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+
+
+def _redis_url(settings: Settings, wait_seconds: float = 120) -> str:
+    """The configured Redis; unset, the embedded one that `python -m server` runs.
+
+    The worker never starts a Valkey of its own: it waits for the server's, so the two
+    always share one.
+    """
+    if settings.redis_url:
+        return settings.redis_url
+    local = f"redis://127.0.0.1:{settings.embedded_redis_port}"
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            SyncRedis.from_url(local, socket_connect_timeout=1).ping()
+            return local
+        except RedisError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"no Redis at {local}: start `python -m server` first") from None
+            time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()

