@@ -28,6 +28,9 @@ class JourneySettings(BaseModel):
     post_purchase_first_days: float = Field(default=7, gt=0)
     post_purchase_second_days: float = Field(default=3, gt=0, description="after the first")
     channel: str = "email"
+    max_lateness_hours: float = Field(
+        default=24, gt=0, description="a step this overdue (a worker was down) is dropped"
+    )
     offers: dict[str, str] = Field(
         default_factory=dict, description="journey -> offer id to attach"
     )

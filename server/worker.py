@@ -46,9 +46,11 @@ class JourneyWorker:
         self._reader = PersonReader(redis)
 
     async def ensure_group(self) -> None:
+        """Journeys start with the events that arrive after the first worker does: a
+        backfilled history is not a reason to message anyone."""
         try:
             await self._redis.xgroup_create(
-                keys.EVENTS_STREAM, keys.JOURNEY_GROUP, "0", mkstream=True
+                keys.EVENTS_STREAM, keys.JOURNEY_GROUP, "$", mkstream=True
             )
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
@@ -80,9 +82,10 @@ class JourneyWorker:
         """Emit every step due by `now` whose reason still holds; return how many."""
         emitted = 0
         campaigns = self._campaigns.current
+        too_late = campaigns.journeys.max_lateness_hours * 3600
         for step in await self._journeys.due(now):
             record = await self._record(step.person)
-            if not still_wanted(step, record):
+            if now - step.due > too_late or not still_wanted(step, record):
                 await self._journeys.drop(step)
                 continue
             emitted += await self._journeys.emit(step, self._message(step, campaigns))

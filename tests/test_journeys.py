@@ -116,7 +116,7 @@ def test_post_purchase_fires_two_steps_in_order_and_stops_on_a_new_order(
                          items=[{"item_id": "i2"}], timestamp=at(8 * DAY))  # fmt: skip
             await worker.process_events()
             start = START.timestamp()
-            for day in (6, 7.5, 9, 10.5, 30):
+            for day in (6, 7.5, 9, 10.5, 15.5, 18.5):
                 await worker.fire_due(start + day * DAY)
             sent = await h.outbox()
 
@@ -191,3 +191,29 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(redis_url: str) 
 
     recipients = run(scenario())
     assert sorted(recipients) == sorted(f"v:crash-{n}" for n in range(20))
+
+
+def test_a_step_overdue_past_the_lateness_limit_is_dropped(redis_url: str) -> None:
+    async def scenario() -> list[dict[str, str]]:
+        async with Harness(redis_url) as h:
+            worker = h.worker()
+            await worker.ensure_group()
+            await h.send(type="add_to_cart", visitor_id="stale", item_id="i1", timestamp=at(0))
+            await worker.process_events()
+            await worker.fire_due(START.timestamp() + 3 * DAY)  # the worker was down for days
+            return await h.outbox()
+
+    assert run(scenario()) == []
+
+
+def test_history_from_before_the_first_worker_triggers_nothing(redis_url: str) -> None:
+    async def scenario() -> list[dict[str, str]]:
+        async with Harness(redis_url) as h:
+            await h.send(type="shipment_delayed", visitor_id="backfilled", timestamp=at(0))
+            worker = h.worker()
+            await worker.ensure_group()
+            await worker.process_events()
+            await worker.fire_due(START.timestamp() + 60)
+            return await h.outbox()
+
+    assert run(scenario()) == []
