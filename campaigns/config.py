@@ -188,6 +188,9 @@ class Campaigns(Strict):
         ids = [offer.id for offer in self.offers]
         if len(ids) != len(set(ids)):
             raise ValueError("offer ids must be unique")
+        for journey, offer_id in self.journeys.offers.items():
+            if offer_id not in ids:
+                raise RuleError(f"journeys.offers.{journey}", f"unknown offer {offer_id!r}")
         return self
 
     def offer(self, offer_id: str) -> Offer | None:
