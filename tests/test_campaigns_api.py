@@ -37,7 +37,7 @@ def budget_offer(valid_until: datetime) -> str:
 def campaigns_file(tmp_path: Path) -> Path:
     path = tmp_path / "campaigns.yaml"
     text = EXAMPLE.read_text()
-    offers_end = text.index("\nloyalty:")
+    offers_end = text.index("\n# Triggered journeys")
     soon = datetime.now(UTC) + timedelta(hours=2)
     path.write_text(text[:offers_end] + budget_offer(soon) + text[offers_end:])
     return path
