@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     cors_origins: CommaList = []
     campaigns_file: Path | None = None
     campaigns_poll_seconds: float = 2.0
+    # Journey messages may also be POSTed to the store's messaging service, signed.
+    webhook_url: str | None = None
+    webhook_secret: str = "encore-development-only"
+    webhook_max_attempts: int = 5
+    webhook_backoff_seconds: float = 2.0
+
     # Offer codes are an HMAC of person and offer: set a private value in production.
     offer_code_secret: str = "encore-development-only"
 

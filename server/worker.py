@@ -27,6 +27,7 @@ from redis.exceptions import RedisError, ResponseError
 from campaigns.config import Campaigns
 from campaigns.journeys import Step, plan, still_wanted
 from server.campaign_store import CampaignStore
+from server.delivery import WebhookDeliverer
 from settings import Settings, get_settings
 from state import keys
 from state.connection import connect
@@ -114,11 +115,16 @@ class JourneyWorker:
             "due": f"{step.due:.3f}",
         }
 
-    async def run(self, poll_seconds: float = 1.0) -> None:
+    async def run(self, deliverer: WebhookDeliverer | None, poll_seconds: float = 1.0) -> None:
         await self.ensure_group()
+        if deliverer is not None:
+            await deliverer.ensure_group()
         while True:
             handled = await self.process_events()
-            await self.fire_due(time.time())
+            now = time.time()
+            await self.fire_due(now)
+            if deliverer is not None:
+                await deliverer.deliver(now)
             if not handled:
                 await asyncio.sleep(poll_seconds)
 
@@ -134,9 +140,21 @@ def main() -> None:
     async def serve() -> None:
         redis = connect(url)
         campaigns.start()
+        deliverer = None
+        if settings.webhook_url:
+            deliverer = WebhookDeliverer(
+                redis,
+                settings.webhook_url,
+                settings.webhook_secret,
+                settings.webhook_max_attempts,
+                settings.webhook_backoff_seconds,
+                consumer,
+            )
         try:
-            await JourneyWorker(redis, campaigns, consumer).run()
+            await JourneyWorker(redis, campaigns, consumer).run(deliverer)
         finally:
+            if deliverer is not None:
+                await deliverer.close()
             await campaigns.stop()
             await redis.aclose()
 

@@ -96,6 +96,9 @@ JOURNEY_DUE = f"{PREFIX}:journeys:due"
 OUTBOX_STREAM = f"{PREFIX}:outbox"
 SENT_TEMPLATE = PREFIX + ":sent:{%s}"
 JOURNEY_GROUP = "journeys"
+DELIVERY_GROUP = "delivery"
+DELIVERY_RETRY = f"{PREFIX}:delivery:retry"  # zset: JSON message -> when to try again
+DELIVERY_DEAD = f"{PREFIX}:outbox:dead"  # stream: messages that never got through
 
 
 def sent_key(message_id: str) -> str:
