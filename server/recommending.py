@@ -6,6 +6,7 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 
 from models.recommend import (
@@ -23,6 +24,7 @@ from state import keys
 from state.visitors import HISTORY_KINDS, PersonReader, history_from
 
 DISPLAY_FIELDS = ("title", "category", "price", "url", "image_url")
+SEND_TTL_SECONDS = 30 * 24 * 3600
 
 
 class RecommendationService:
@@ -32,10 +34,29 @@ class RecommendationService:
         self._engine = engine
 
     async def answer(self, query: RecommendationQuery) -> dict[str, Any]:
+        if query.send_id is not None and query.visitor_id is not None:
+            return await self._answer_for_send(query, query.send_id, query.visitor_id)
+        return await self._fresh_answer(query)
+
+    async def _fresh_answer(self, query: RecommendationQuery) -> dict[str, Any]:
         history = await self.read_history(query.visitor_id)
         recommender = self.recommender()
         strategy, ranked = self._rank(recommender, query, history)
         return respond(recommender, query.placement.value, strategy, ranked)
+
+    async def _answer_for_send(
+        self, query: RecommendationQuery, send_id: str, visitor_id: str
+    ) -> dict[str, Any]:
+        """The first answer for this send and recipient, every time: a re-opened email
+        shows what it showed before. SET NX settles a race between two first opens."""
+        key = keys.send_key(send_id, query.placement.value, visitor_id)
+        stored = await self._redis.get(key)
+        if stored is None:
+            fresh = orjson.dumps(await self._fresh_answer(query))
+            if await self._redis.set(key, fresh, nx=True, ex=SEND_TTL_SECONDS):
+                return dict(orjson.loads(fresh))
+            stored = await self._redis.get(key)
+        return dict(orjson.loads(stored or b"{}"))
 
     async def read_history(self, visitor_id: str | None) -> VisitorHistory:
         """The visitor's history, syncing the catalog from the same round trip."""

@@ -68,6 +68,9 @@ class RecommendationQuery(BaseModel):
     max_per_category: int | None = Field(
         default=None, ge=1, le=100, description="at most this many items of one category"
     )
+    send_id: Identifier | None = Field(
+        default=None, description="an email send: re-opens get the very same answer"
+    )
 
 
 class RecommendedItem(BaseModel):

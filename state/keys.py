@@ -101,6 +101,14 @@ DELIVERY_RETRY = f"{PREFIX}:delivery:retry"  # zset: JSON message -> when to try
 DELIVERY_DEAD = f"{PREFIX}:outbox:dead"  # stream: messages that never got through
 
 
+# An email send's answer per recipient and placement, kept so re-opens see the same items.
+SEND_TEMPLATE = PREFIX + ":send:{%s}:%s:%s"
+
+
+def send_key(send_id: str, placement: str, visitor_id: str) -> str:
+    return SEND_TEMPLATE % (send_id, placement, visitor_id)
+
+
 def sent_key(message_id: str) -> str:
     return SENT_TEMPLATE % message_id
 

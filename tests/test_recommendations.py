@@ -155,3 +155,21 @@ def test_a_full_batch_of_1000_recipients_is_answered(client: TestClient) -> None
     assert (
         client.post("/v1/recommendations/batch", json=too_many, headers=SECRET).status_code == 422
     )
+
+
+def test_a_send_shows_each_recipient_the_same_items_on_every_open(
+    client: TestClient, bundle: Bundle, visitor_id: str
+) -> None:
+    def email(send_id: str) -> list[str]:
+        requests = [{"visitor_id": visitor_id, "placement": "email", "limit": 5,
+                     "send_id": send_id}]  # fmt: skip
+        response = client.post("/v1/recommendations/batch", json={"requests": requests},
+                               headers=SECRET)  # fmt: skip
+        return [item["item_id"] for item in response.json()["results"][0]["items"]]
+
+    first_open = email("spring-sale")
+    category = bundle.items[8]["category"]
+    send(client, *[{"type": "view", "visitor_id": visitor_id, "item_id": i}
+                   for i in items_in(bundle, category)[:3]])  # fmt: skip
+    assert email("spring-sale") == first_open  # re-opened after new behaviour: unchanged
+    assert email("summer-sale") != first_open  # a new send reflects the new behaviour
