@@ -21,7 +21,7 @@ from server.people import PeopleService
 from server.recommending import RecommendationService
 from server.responses import JSONResponse
 from server.routes import campaigns as campaign_routes
-from server.routes import events, health, items, recommendations, visitors
+from server.routes import email, events, health, items, recommendations, visitors
 from server.schemas import EventsBatch
 from settings import Settings, get_settings
 from state.connection import connect
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         recommendations.router,
         visitors.router,
         campaign_routes.router,
+        email.router,
         health.router,
     ):
         app.include_router(router)
