@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from campaigns.config import Campaigns
-from campaigns.journeys import Step, plan, still_wanted
+from campaigns.journeys import TRANSACTIONAL, Step, consented, plan, quiet_until, still_wanted
 from server.campaign_store import CampaignStore
 from server.delivery import WebhookDeliverer
 from server.engine import Engine
@@ -60,11 +60,13 @@ class JourneyWorker:
         campaigns: CampaignStore,
         consumer: str,
         recommend: Recommend | None = None,
+        item: Callable[[str], dict[str, Any] | None] | None = None,
     ) -> None:
         self._redis = redis
         self._campaigns = campaigns
         self._consumer = consumer
         self._recommend = recommend
+        self._item = item
         self._journeys = JourneyStore(redis)
         self._reader = PersonReader(redis)
 
@@ -105,17 +107,33 @@ class JourneyWorker:
         """Emit every step due by `now` whose reason still holds; return how many."""
         emitted = 0
         campaigns = self._campaigns.current
-        too_late = campaigns.journeys.max_lateness_hours * 3600
+        settings = campaigns.journeys
+        too_late = settings.max_lateness_hours * 3600
+        quiet = quiet_until(now, settings.quiet_hours_utc)
         for step in await self._journeys.due(now):
             visitor = await self._visitor_of(step.person)
             found = await read_record(self._reader, visitor) if visitor else None
             record = found[0] if found else None
-            if now - step.due > too_late or not still_wanted(step, record):
+            transactional = step.journey in TRANSACTIONAL
+            if (
+                now - step.due > too_late
+                or record is None
+                or not still_wanted(step, record, self._category_of, settings)
+                or not consented(record, settings.channel)
+            ):
                 await self._journeys.drop(step)
                 continue
+            if quiet is not None and not transactional:
+                await self._journeys.postpone(step, quiet)
+                continue
             message = await self._message(step, campaigns, visitor)
-            emitted += await self._journeys.emit(step, message)
+            cap = 0 if transactional else settings.max_messages_per_week
+            emitted += await self._journeys.emit(step, message, now, cap)
         return emitted
+
+    def _category_of(self, item_id: str) -> str | None:
+        item = self._item(item_id) if self._item else None
+        return str(item["category"]) if item and item.get("category") else None
 
     async def _visitor_of(self, person: str) -> str | None:
         """A visitor id that reaches the person (a customer is reached through any of its
@@ -197,7 +215,8 @@ def main() -> None:
         await engine.start()
         recommend = RecommendationService(redis, engine).answer
         try:
-            await JourneyWorker(redis, campaigns, consumer, recommend).run(deliverer)
+            worker = JourneyWorker(redis, campaigns, consumer, recommend, engine.item)
+            await worker.run(deliverer)
         finally:
             await engine.stop()
             if deliverer is not None:

@@ -60,8 +60,9 @@ class JourneyStore:
         pipe.srem(keys.person_key("journeys", step.person), step.member)
         await pipe.execute()
 
-    async def emit(self, step: Step, fields: dict[str, Any]) -> bool:
-        """Append the step's message to the outbox unless it was emitted before."""
+    async def emit(self, step: Step, fields: dict[str, Any], now: float, weekly_cap: int) -> bool:
+        """Append the step's message to the outbox unless it was emitted before or the
+        person's weekly cap (0: none) is reached; either way the step is done."""
         identity = message_id(step)
         flat: list[Any] = ["message_id", identity]
         for name, value in fields.items():
@@ -72,7 +73,11 @@ class JourneyStore:
                 keys.OUTBOX_STREAM,
                 keys.JOURNEY_DUE,
                 keys.person_key("journeys", step.person),
+                keys.person_key("messages", step.person),
             ],
-            args=[step.member, SENT_TTL_SECONDS, *flat],
+            args=[step.member, SENT_TTL_SECONDS, now, weekly_cap, identity, *flat],
         )
-        return bool(emitted)
+        return int(emitted) == 1
+
+    async def postpone(self, step: Step, until: float) -> None:
+        await self._redis.zadd(keys.JOURNEY_DUE, {step.member: until})

@@ -33,6 +33,7 @@ PERSON_TEMPLATES: dict[str, str] = {
     "redeemed": PREFIX + ":{%s}:redeemed",  # set: offer ids the person redeemed
     "referred": PREFIX + ":{%s}:referred",  # set: people this customer referred
     "journeys": PREFIX + ":{%s}:journeys",  # set: the person's pending journey steps
+    "messages": PREFIX + ":{%s}:messages",  # zset: marketing messages sent, by time
 }
 # visitor id -> the customer id it was linked to (in the visitor's own slot).
 LINK_TEMPLATE = PREFIX + ":{v:%s}:customer"

@@ -99,7 +99,7 @@ def test_a_purchase_before_the_delay_cancels_the_cart_reminder(redis_url: str) -
             await worker.fire_due(START.timestamp() + 2 * 3600)
             return await h.outbox()
 
-    assert run(scenario()) == []
+    assert [m["journey"] for m in run(scenario())] == ["referral_invitation"]  # no cart reminder
 
 
 def test_post_purchase_fires_two_steps_in_order_and_stops_on_a_new_order(
@@ -122,7 +122,11 @@ def test_post_purchase_fires_two_steps_in_order_and_stops_on_a_new_order(
             sent = await h.outbox()
 
             def steps(visitor: str) -> list[str]:
-                return [m["step"] for m in sent if m["recipient"].endswith(visitor)]
+                return [
+                    m["step"]
+                    for m in sent
+                    if m["recipient"].endswith(visitor) and m["journey"] == "post_purchase"
+                ]
 
             return steps(loyal), steps(again)
 
@@ -242,3 +246,99 @@ def test_messages_carry_products_from_the_served_model(
     (message,) = run(scenario())
     products = orjson.loads(message["products"])
     assert len(products) == 4 and all(p in bundle.index_of for p in products)
+
+
+def journeys_sent(
+    redis_url: str, events: list[dict[str, Any]], fire_at: list[float], **settings: Any
+) -> list[dict[str, str]]:
+    """Send the events (for visitors of their own), fire at each offset (seconds after
+    START), and return the messages this run added to the outbox."""
+    run_id = uuid.uuid4().hex[:6]
+
+    async def scenario() -> list[dict[str, str]]:
+        async with Harness(redis_url) as h:
+            before = len(await h.outbox())
+            journeys = JourneySettings(**settings)
+            h.campaigns.current = h.campaigns.current.model_copy(update={"journeys": journeys})
+            categories = {"i1": "tea", "i2": "tea", "i3": "tea", "i9": "pots"}
+            worker = JourneyWorker(h.redis, h.campaigns, "w1", None,
+                                   lambda i: {"category": categories.get(i)})  # fmt: skip
+            await worker.ensure_group()
+            for event in events:
+                own: dict[str, Any] = dict(event)
+                for name in ("visitor_id", "customer_id"):
+                    if name in own:
+                        own[name] = f"{own[name]}-{run_id}"
+                await h.send(**own)
+            await worker.process_events()
+            for offset in fire_at:
+                await worker.fire_due(START.timestamp() + offset)
+            added = (await h.outbox())[before:]
+            return [m for m in added if m["recipient"].endswith(run_id)]
+
+    return run(scenario())
+
+
+def test_browse_abandonment_needs_enough_views_in_one_category_and_no_cart(
+    redis_url: str,
+) -> None:
+    browsing = [{"type": "view", "visitor_id": "browser", "item_id": f"i{n}", "category": "tea",
+                 "timestamp": at(n * MINUTE)} for n in (1, 2, 3)]  # fmt: skip
+    sent = journeys_sent(redis_url, browsing, [20 * MINUTE, 40 * MINUTE])
+    assert [(m["journey"], m["step"]) for m in sent] == [("browse_abandonment", "category_picks")]
+    carted = [*browsing, {"type": "add_to_cart", "visitor_id": "browser", "item_id": "i1",
+                          "timestamp": at(4 * MINUTE)}]  # fmt: skip
+    sent = journeys_sent(redis_url, carted, [40 * MINUTE])
+    assert "browse_abandonment" not in [m["journey"] for m in sent]
+
+
+def test_win_back_after_six_quiet_months_and_a_first_order_referral_invite(
+    redis_url: str,
+) -> None:
+    order = {"type": "purchase", "visitor_id": "once", "order_id": "o1", "value": 20,
+             "items": [{"item_id": "i9"}], "timestamp": at(0)}  # fmt: skip
+    sent = journeys_sent(redis_url, [order], [0, 181 * DAY], win_back_days=180,
+                         max_lateness_hours=24 * 3)  # fmt: skip
+    assert [m["journey"] for m in sent] == ["referral_invitation", "win_back"]
+
+
+def test_wishlist_and_birthday_journeys(redis_url: str) -> None:
+    birthday = (START + timedelta(days=10)).strftime("%m-%d")
+    events: list[dict[str, Any]] = [
+        {"type": "wishlist_add", "visitor_id": "fan", "item_id": "i2", "timestamp": at(0)},
+        {"type": "signup", "visitor_id": "fan", "customer_id": "c-fan", "timestamp": at(0),
+         "properties": {"birthday": f"1990-{birthday}"}},
+    ]  # fmt: skip
+    sent = journeys_sent(redis_url, events, [25 * 3600, 10 * DAY + 60])
+    assert [m["journey"] for m in sent] == ["wishlist_discount", "birthday"]
+
+
+def test_opted_out_capped_and_quiet_hours(redis_url: str) -> None:
+    opted_out: list[dict[str, Any]] = [
+        {"type": "signup", "visitor_id": "no-mail", "properties": {"email_opt_in": False},
+         "timestamp": at(0)},
+        {"type": "add_to_cart", "visitor_id": "no-mail", "item_id": "i1", "timestamp": at(1)},
+    ]  # fmt: skip
+    assert journeys_sent(redis_url, opted_out, [2 * 3600]) == []
+
+    wishes: list[dict[str, Any]] = [
+        {"type": "wishlist_add", "visitor_id": "busy", "item_id": item, "timestamp": at(0)}
+        for item in ("i1", "i2", "i3")
+    ]
+    wishes.append({"type": "shipment_delayed", "visitor_id": "busy", "timestamp": at(25 * 3600)})
+    sent = journeys_sent(redis_url, wishes, [25 * 3600], max_messages_per_week=2)
+    # Two marketing messages a week at most; the service apology is not marketing.
+    assert sorted(m["journey"] for m in sent) == [
+        "shipment_delayed", "wishlist_discount", "wishlist_discount"
+    ]  # fmt: skip
+
+    start_hour = START.hour
+    quiet = ((start_hour + 1) % 24, (start_hour + 5) % 24)  # quiet from one hour after START
+    cart = [{"type": "add_to_cart", "visitor_id": "night", "item_id": "i1", "timestamp": at(0)}]
+    minutes_past = START.minute * MINUTE + START.second
+    during = 2 * 3600 - minutes_past  # well inside the quiet window
+    after = 5 * 3600 - minutes_past + 60  # just after it
+    sent = journeys_sent(redis_url, cart, [during], quiet_hours_utc=quiet)
+    assert sent == []
+    sent = journeys_sent(redis_url, cart, [during, after], quiet_hours_utc=quiet)
+    assert [m["journey"] for m in sent] == ["cart_abandonment"]
