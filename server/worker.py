@@ -26,7 +26,15 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from campaigns.config import Campaigns
-from campaigns.journeys import TRANSACTIONAL, Step, consented, plan, quiet_until, still_wanted
+from campaigns.journeys import (
+    TRANSACTIONAL,
+    WIN_BACK,
+    Step,
+    consented,
+    plan,
+    quiet_until,
+    still_wanted,
+)
 from server.campaign_store import CampaignStore
 from server.delivery import WebhookDeliverer
 from server.engine import Engine
@@ -150,8 +158,9 @@ class JourneyWorker:
         settings = campaigns.journeys
         products: list[str] = []
         if self._recommend is not None and visitor is not None:
+            # Win-back sends them back to the bestsellers: no visitor, so trending.
             query = RecommendationQuery(
-                visitor_id=visitor,
+                visitor_id=None if step.journey == WIN_BACK else visitor,
                 placement=PLACEMENTS.get(step.journey, Placement.EMAIL),
                 limit=MESSAGE_PRODUCTS,
             )
