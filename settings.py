@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[list[str], NoDecode]
+DEVELOPMENT_SECRET = "encore-development-only"
 
 
 class Settings(BaseSettings):
@@ -35,12 +36,12 @@ class Settings(BaseSettings):
     campaigns_poll_seconds: float = 2.0
     # Journey messages may also be POSTed to the store's messaging service, signed.
     webhook_url: str | None = None
-    webhook_secret: str = "encore-development-only"
+    webhook_secret: str = DEVELOPMENT_SECRET
     webhook_max_attempts: int = 5
     webhook_backoff_seconds: float = 2.0
 
     # Offer codes are an HMAC of person and offer: set a private value in production.
-    offer_code_secret: str = "encore-development-only"
+    offer_code_secret: str = DEVELOPMENT_SECRET
 
     # Behaviour state kept per visitor; caps keep memory per visitor bounded.
     stream_max_len: int = 1_000_000

@@ -28,7 +28,7 @@ WISHLIST_DISCOUNT = "wishlist_discount"
 BIRTHDAY = "birthday"
 REFERRAL_INVITATION = "referral_invitation"
 # Messages a customer needs whatever their caps: service, not marketing.
-TRANSACTIONAL = frozenset({SHIPMENT_DELAYED, REFERRAL_INVITATION})
+TRANSACTIONAL = frozenset({SHIPMENT_DELAYED})
 
 
 class JourneySettings(BaseModel):
@@ -104,7 +104,9 @@ def plan(event: Mapping[str, Any], person: str, ts: float, settings: JourneySett
                 order,
             ),
         )
-        return Plan(steps, (CART_ABANDONMENT, BROWSE_ABANDONMENT, WIN_BACK))
+        # An older order's win-back is dropped at firing time, when this newer order is
+        # seen: cancelling here would let a replayed old purchase void a newer one's.
+        return Plan(steps, (CART_ABANDONMENT, BROWSE_ABANDONMENT))
     if kind == "shipment_delayed":
         return Plan((Step(SHIPMENT_DELAYED, "apology", person, ts, f"{ts:.3f}"),))
     if kind == "view" and event.get("category"):

@@ -23,7 +23,7 @@ from server.responses import JSONResponse
 from server.routes import campaigns as campaign_routes
 from server.routes import email, events, health, items, recommendations, visitors
 from server.schemas import EventsBatch
-from settings import Settings, get_settings
+from settings import DEVELOPMENT_SECRET, Settings, get_settings
 from state.connection import connect
 from state.ingest import EventStore
 
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     api_keys = ApiKeys.from_settings(settings)
+    if settings.offer_code_secret == DEVELOPMENT_SECRET:
+        log.warning("OFFER_CODE_SECRET is the development default: set it in production")
     if not api_keys.public and not api_keys.secret:
         raise RuntimeError("no API keys configured: set PUBLIC_API_KEYS and SECRET_API_KEYS")
 

@@ -20,6 +20,15 @@ from campaigns.delivery import SIGNATURE_HEADER, retry_delay, sign
 from state import keys
 
 log = logging.getLogger(__name__)
+LEASE = 30.0  # seconds a deliverer holds a retry while calling the webhook
+_LEASE = """
+local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if due and tonumber(due) <= tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+  return 1
+end
+return 0
+"""
 
 
 class WebhookDeliverer:
@@ -39,6 +48,7 @@ class WebhookDeliverer:
         self._backoff = backoff_seconds
         self._consumer = consumer
         self._http = httpx.AsyncClient(timeout=5.0)
+        self._lease = redis.register_script(_LEASE)
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -52,23 +62,33 @@ class WebhookDeliverer:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def deliver(self, now: float, count: int = 100) -> int:
-        """Try new outbox messages and the retries now due; return how many got through."""
+    async def deliver(self, now: float, count: int = 100, claim_idle_ms: int = 60_000) -> int:
+        """Try new outbox messages (and those a dead deliverer held) and the retries now
+        due; return how many got through."""
         delivered = 0
+        claimed: Any = await self._redis.xautoclaim(
+            keys.OUTBOX_STREAM, keys.DELIVERY_GROUP, self._consumer, claim_idle_ms, "0-0", count
+        )
+        entries: list[Any] = list(claimed[1])
         fresh: Any = await self._redis.xreadgroup(
             keys.DELIVERY_GROUP, self._consumer, {keys.OUTBOX_STREAM: ">"}, count=count
         )
-        for _, entries in fresh or []:
-            for entry_id, fields in entries:
+        for _, stream_entries in fresh or []:
+            entries.extend(stream_entries)
+        for entry_id, fields in entries:
+            if fields:
                 delivered += await self._attempt(dict(fields), 1, now)
-                await self._redis.xack(keys.OUTBOX_STREAM, keys.DELIVERY_GROUP, entry_id)
+            await self._redis.xack(keys.OUTBOX_STREAM, keys.DELIVERY_GROUP, entry_id)
         due: Any = await self._redis.zrangebyscore(
             keys.DELIVERY_RETRY, "-inf", now, start=0, num=count
         )
         for member in due:
-            if await self._redis.zrem(keys.DELIVERY_RETRY, member):  # ours to retry
+            # Lease the retry (push its time past the call) rather than removing it, so a
+            # crash mid-call leaves it to be tried again, and no other deliverer takes it.
+            if await self._lease(keys=[keys.DELIVERY_RETRY], args=[member, now, now + LEASE]):
                 waiting = orjson.loads(member)
                 delivered += await self._attempt(waiting["message"], waiting["attempt"], now)
+                await self._redis.zrem(keys.DELIVERY_RETRY, member)
         return delivered
 
     async def _attempt(self, message: dict[str, str], attempt: int, now: float) -> int:

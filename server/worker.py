@@ -106,7 +106,7 @@ class JourneyWorker:
                 event = orjson.loads(fields["event"])
                 ts = datetime.fromisoformat(event["timestamp"]).timestamp()
                 steps = plan(event, fields["person"], ts, settings)
-                await self._journeys.cancel(fields["person"], steps.cancel)
+                await self._journeys.cancel(fields["person"], steps.cancel, ts)
                 await self._journeys.schedule(steps.schedule)
             await self._redis.xack(keys.EVENTS_STREAM, keys.JOURNEY_GROUP, entry_id)
         return len(entries)

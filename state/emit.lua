@@ -8,6 +8,8 @@
 --       message id, then outbox field/value pairs.
 local member, now, cap, id = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local outcome = 0
+-- A step cancelled since it was read (a purchase voided the cart reminder) is not sent.
+if not redis.call('ZSCORE', KEYS[3], member) then return 0 end
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - 7 * 86400)
   if cap > 0 and redis.call('ZCARD', KEYS[5]) >= cap then

@@ -25,7 +25,10 @@ from settings import Settings
 from state import keys
 from state.interactions import encode_interaction
 
-SIGNUP_PROFILE_FIELDS = ("birthday", "email_opt_in", "sms_opt_in")
+# Consent may change with any event (a preference centre, an unsubscribe link, checkout);
+# a birthday is taken at signup.
+CONSENT_FIELDS = ("email_opt_in", "sms_opt_in")
+SIGNUP_FIELDS = ("birthday",)
 _SCRIPT = resources.files("state").joinpath("ingest.lua").read_text()
 
 
@@ -71,16 +74,14 @@ def event_op(event: Event, now: datetime) -> dict[str, Any]:
     elif event.type is EventType.RETURN_REQUESTED and event.order_id:
         op["returned"] = event.order_id
     elif event.type is EventType.SIGNUP and event.properties:
-        profile = {
-            name: _flag(event.properties[name])
-            for name in SIGNUP_PROFILE_FIELDS
-            if name in event.properties
-        }
-        if profile:
-            op["profile"] = profile
         referrer = event.properties.get("referred_by")
         if isinstance(referrer, str) and 0 < len(referrer) <= MAX_ID_LENGTH:
             op["referrer"] = referrer
+    properties = event.properties or {}
+    fields = CONSENT_FIELDS + (SIGNUP_FIELDS if event.type is EventType.SIGNUP else ())
+    profile = {name: _flag(properties[name]) for name in fields if name in properties}
+    if profile:
+        op["profile"] = profile
     return op
 
 

@@ -35,13 +35,20 @@ class JourneyStore:
             pipe.sadd(keys.person_key("journeys", step.person), step.member)
         await pipe.execute()
 
-    async def cancel(self, person: str, journeys: tuple[str, ...]) -> None:
-        """Drop the person's pending steps of these journeys."""
+    async def cancel(self, person: str, journeys: tuple[str, ...], before: float) -> None:
+        """Drop the person's pending steps of these journeys that began before `before`
+        (a replayed old event must not void what newer events scheduled)."""
         if not journeys:
             return
         pending_key = keys.person_key("journeys", person)
-        pending = [str(member) for member in await self._redis.smembers(pending_key)]
-        void = [member for member in pending if member.split("\t", 1)[0] in journeys]
+        pending = [
+            Step.parse(str(member), 0.0) for member in await self._redis.smembers(pending_key)
+        ]
+        void = [
+            step.member
+            for step in pending
+            if step.journey in journeys and _began_before(step.anchor, before)
+        ]
         if void:
             pipe = self._redis.pipeline(transaction=False)
             pipe.zrem(keys.JOURNEY_DUE, *void)
@@ -81,3 +88,11 @@ class JourneyStore:
 
     async def postpone(self, step: Step, until: float) -> None:
         await self._redis.zadd(keys.JOURNEY_DUE, {step.member: until})
+
+
+def _began_before(anchor: str, moment: float) -> bool:
+    """Anchors that are times compare; others (a category, an item) always qualify."""
+    try:
+        return float(anchor) < moment
+    except ValueError:
+        return True

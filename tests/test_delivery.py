@@ -95,3 +95,25 @@ def test_signatures_and_backoff_by_hand() -> None:
     assert not verify("s", header, b'{"a":1}', now=1_700_009_999)  # too old
     assert not verify("s", "garbage", b"", now=0)
     assert [retry_delay(n, 2.0) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
+
+
+def test_a_message_a_dead_deliverer_held_is_delivered_by_another(redis_url: str) -> None:
+    receiver = Receiver(failures=0)
+
+    async def scenario() -> int:
+        redis = connect(redis_url)
+        await redis.xadd(keys.OUTBOX_STREAM, {"message_id": "m9", "journey": "birthday"})
+        dead = WebhookDeliverer(redis, receiver.url, SECRET, 3, 2.0, "dead")
+        await dead.ensure_group()
+        await redis.xreadgroup(keys.DELIVERY_GROUP, "dead", {keys.OUTBOX_STREAM: ">"})
+        await dead.close()  # read the message, then died before posting it
+        alive = WebhookDeliverer(redis, receiver.url, SECRET, 3, 2.0, "alive")
+        delivered = await alive.deliver(time.time(), claim_idle_ms=0)
+        pending: Any = await redis.xpending(keys.OUTBOX_STREAM, keys.DELIVERY_GROUP)
+        await alive.close()
+        await redis.aclose()
+        assert pending["pending"] == 0
+        return delivered
+
+    assert asyncio.run(scenario()) == 1
+    assert len(receiver.calls) == 1

