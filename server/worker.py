@@ -45,6 +45,7 @@ from settings import Settings, get_settings
 from state import keys
 from state.connection import connect
 from state.journeys import JourneyStore
+from state.people import PeopleStore
 from state.visitors import PersonReader, read_record
 
 log = logging.getLogger("server.worker")
@@ -77,6 +78,8 @@ class JourneyWorker:
         self._item = item
         self._journeys = JourneyStore(redis)
         self._reader = PersonReader(redis)
+        self._people = PeopleStore(redis)
+        self._sweep_cursor = 0
 
     async def ensure_group(self) -> None:
         """Journeys start with the events that arrive after the first worker does: a
@@ -143,6 +146,24 @@ class JourneyWorker:
         item = self._item(item_id) if self._item else None
         return str(item["category"]) if item and item.get("category") else None
 
+    async def sweep_segments(self, now: float, batch: int = 200) -> int:
+        """Re-evaluate the next `batch` people, so segments that change only with time
+        (a customer turning "lapsed", leaving "new") move without an event; a full pass
+        takes people / batch rounds. Returns how many were evaluated."""
+        campaigns = self._campaigns.current
+        if not campaigns.segments:
+            return 0
+        cursor, people = await self._redis.sscan(keys.PEOPLE, self._sweep_cursor, count=batch)
+        self._sweep_cursor = int(cursor)
+        item = self._item or (lambda _: None)
+        evaluated = 0
+        for person in people:
+            visitor = await self._visitor_of(str(person))
+            if visitor is not None:
+                await self._people.evaluate(visitor, campaigns, item, now, with_offers=False)
+                evaluated += 1
+        return evaluated
+
     async def _visitor_of(self, person: str) -> str | None:
         """A visitor id that reaches the person (a customer is reached through any of its
         visitors)."""
@@ -187,6 +208,7 @@ class JourneyWorker:
             handled = await self.process_events()
             now = time.time()
             await self.fire_due(now)
+            await self.sweep_segments(now)
             if deliverer is not None:
                 await deliverer.deliver(now)
             if not handled:

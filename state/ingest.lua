@@ -84,6 +84,7 @@ local function merge(from, to)
   for kind, _ in pairs(T) do
     if kind ~= 'visitors' then redis.call('DEL', key(kind, from)) end
   end
+  redis.call('SREM', p.people, from)
 end
 
 local function resolve_person(op)
@@ -104,6 +105,7 @@ end
 
 local function apply(op, person)
   local profile = key('profile', person)
+  redis.call('SADD', p.people, person)
   keep_min(profile, 'first_seen', op.ts)
   keep_max(profile, 'last_seen', op.ts)
   keep_max(profile, 'last:' .. op.type, op.ts)

@@ -100,6 +100,7 @@ class EventStore:
             "templates": keys.PERSON_TEMPLATES,
             "link": keys.LINK_TEMPLATE,
             "segment": keys.SEGMENT_TEMPLATE,
+            "people": keys.PEOPLE,
             "offer_stats": keys.OFFER_TEMPLATES["stats"],
             "stat_fields": keys.OFFER_STAT_FIELDS,
             "dedup": keys.DEDUP_TEMPLATE,

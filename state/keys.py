@@ -72,6 +72,9 @@ def link_key(visitor_id: str) -> str:
     return LINK_TEMPLATE % visitor_id
 
 
+# Everyone with state: the worker sweeps it to re-evaluate segments as time passes.
+PEOPLE = f"{PREFIX}:people"
+
 # Segment membership: segment name -> set of persons (sizes are SCARD).
 SEGMENT_TEMPLATE = PREFIX + ":segment:%s"
 

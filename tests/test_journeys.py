@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -373,3 +374,28 @@ def test_a_cancelled_step_read_before_the_purchase_is_not_sent(redis_url: str) -
             return await h.outbox()
 
     assert run(scenario()) == []
+
+
+def test_the_sweep_moves_people_whose_segments_change_with_time_alone(redis_url: str) -> None:
+    from pathlib import Path
+
+    from campaigns.config import load_campaigns
+
+    example = Path(__file__).resolve().parent.parent / "campaigns.example.yaml"
+
+    async def scenario() -> tuple[set[str], set[str]]:
+        async with Harness(redis_url) as h:
+            h.campaigns.current = load_campaigns(example)
+            worker = h.worker()
+            now = time.time()
+            ordered = datetime.fromtimestamp(now - 179 * DAY, UTC).isoformat()
+            await h.send(type="purchase", visitor_id="quiet", order_id="o1", value=30,
+                         items=[{"item_id": "i1"}], timestamp=ordered)  # fmt: skip
+            await worker.sweep_segments(now)
+            before = {str(p) for p in await h.redis.smembers(keys.segment_key("lapsed"))}
+            await worker.sweep_segments(now + 2 * DAY)  # no event in between
+            after = {str(p) for p in await h.redis.smembers(keys.segment_key("lapsed"))}
+            return before, after
+
+    before, after = run(scenario())
+    assert "v:quiet" not in before and "v:quiet" in after
