@@ -46,13 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         campaigns.load_initial()
         app.state.campaigns = campaigns
         redis = connect(settings.redis_url, settings.redis_max_connections)
-        engine = Engine(
-            redis,
-            settings.models_dir,
-            settings.model_poll_seconds,
-            frozenset(settings.replenishable_categories),
-            settings.exclude_purchased,
-        )
+        engine = Engine.from_settings(redis, settings)
         await engine.start()
         app.state.redis = redis
         app.state.engine = engine

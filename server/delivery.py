@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
 from campaigns.delivery import SIGNATURE_HEADER, retry_delay, sign
 from state import keys
+from state.groups import ensure_group, take_batch
 
 log = logging.getLogger(__name__)
 LEASE = 30.0  # seconds a deliverer holds a retry while calling the webhook
@@ -54,27 +54,20 @@ class WebhookDeliverer:
         await self._http.aclose()
 
     async def ensure_group(self) -> None:
-        try:
-            await self._redis.xgroup_create(
-                keys.OUTBOX_STREAM, keys.DELIVERY_GROUP, "0", mkstream=True
-            )
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        await ensure_group(self._redis, keys.OUTBOX_STREAM, keys.DELIVERY_GROUP, "0")
 
     async def deliver(self, now: float, count: int = 100, claim_idle_ms: int = 60_000) -> int:
         """Try new outbox messages (and those a dead deliverer held) and the retries now
         due; return how many got through."""
         delivered = 0
-        claimed: Any = await self._redis.xautoclaim(
-            keys.OUTBOX_STREAM, keys.DELIVERY_GROUP, self._consumer, claim_idle_ms, "0-0", count
+        entries = await take_batch(
+            self._redis,
+            keys.OUTBOX_STREAM,
+            keys.DELIVERY_GROUP,
+            self._consumer,
+            count,
+            claim_idle_ms,
         )
-        entries: list[Any] = list(claimed[1])
-        fresh: Any = await self._redis.xreadgroup(
-            keys.DELIVERY_GROUP, self._consumer, {keys.OUTBOX_STREAM: ">"}, count=count
-        )
-        for _, stream_entries in fresh or []:
-            entries.extend(stream_entries)
         for entry_id, fields in entries:
             if fields:
                 delivered += await self._attempt(dict(fields), 1, now)

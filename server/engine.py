@@ -19,6 +19,7 @@ from models.bundle import Bundle, complete_bundles, load_bundle
 from models.catalog import CatalogView
 from models.recommend import Recommender
 from server.periodic import Periodic
+from settings import Settings
 from state import catalog as catalog_store
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,16 @@ class Engine:
         self.recommender: Recommender | None = None
         self.bundle_path: Path | None = None
         self._broken: set[Path] = set()  # bundles that failed to load: not retried
+
+    @classmethod
+    def from_settings(cls, redis: Redis, settings: Settings) -> Engine:
+        return cls(
+            redis,
+            settings.models_dir,
+            settings.model_poll_seconds,
+            frozenset(settings.replenishable_categories),
+            settings.exclude_purchased,
+        )
 
     @property
     def model_version(self) -> str | None:

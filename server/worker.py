@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from campaigns.config import Campaigns
 from campaigns.journeys import (
@@ -44,6 +44,7 @@ from server.schemas import Placement, RecommendationQuery
 from settings import Settings, get_settings
 from state import keys
 from state.connection import connect
+from state.groups import ensure_group, take_batch
 from state.journeys import JourneyStore
 from state.people import PeopleStore
 from state.visitors import PersonReader, read_record
@@ -84,25 +85,18 @@ class JourneyWorker:
     async def ensure_group(self) -> None:
         """Journeys start with the events that arrive after the first worker does: a
         backfilled history is not a reason to message anyone."""
-        try:
-            await self._redis.xgroup_create(
-                keys.EVENTS_STREAM, keys.JOURNEY_GROUP, "$", mkstream=True
-            )
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        await ensure_group(self._redis, keys.EVENTS_STREAM, keys.JOURNEY_GROUP, "$")
 
     async def process_events(self, count: int = 200, claim_idle_ms: int = CLAIM_IDLE_MS) -> int:
         """Handle a batch: entries abandoned by dead consumers first, then new ones."""
-        claimed: Any = await self._redis.xautoclaim(
-            keys.EVENTS_STREAM, keys.JOURNEY_GROUP, self._consumer, claim_idle_ms, "0-0", count
+        entries = await take_batch(
+            self._redis,
+            keys.EVENTS_STREAM,
+            keys.JOURNEY_GROUP,
+            self._consumer,
+            count,
+            claim_idle_ms,
         )
-        entries: list[Any] = list(claimed[1])
-        fresh: Any = await self._redis.xreadgroup(
-            keys.JOURNEY_GROUP, self._consumer, {keys.EVENTS_STREAM: ">"}, count=count
-        )
-        for _, stream_entries in fresh or []:
-            entries.extend(stream_entries)
         settings = self._campaigns.current.journeys
         for entry_id, fields in entries:
             if fields:  # an entry trimmed from the stream arrives empty
@@ -236,13 +230,7 @@ def main() -> None:
                 settings.webhook_backoff_seconds,
                 consumer,
             )
-        engine = Engine(
-            redis,
-            settings.models_dir,
-            settings.model_poll_seconds,
-            frozenset(settings.replenishable_categories),
-            settings.exclude_purchased,
-        )
+        engine = Engine.from_settings(redis, settings)
         await engine.start()
         recommend = RecommendationService(redis, engine).answer
         try:

@@ -20,6 +20,7 @@ from fastapi import Path as PathParam
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import RedirectResponse, Response
 
+from campaigns.content import SYMBOLS
 from models.events import MAX_ID_LENGTH
 from server.auth import SecretKey
 from server.errors import ApiError
@@ -32,7 +33,6 @@ TEMPLATES = Environment(
     autoescape=select_autoescape(["html", "j2"]),
 )
 TEMPLATE_NAMES = {"products"}
-SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 Id = Annotated[str, Query(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^\x00-\x1f\x7f{}]+$")]
 
 
