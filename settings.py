@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     exclude_purchased: bool = True
     replenishable_categories: CommaList = []  # bought again and again: not excluded once bought
     workers: int = 1
+    # Serve /demo, a sample shop page carrying the widget (make demo turns it on).
+    storefront_demo: bool = False
 
     @field_validator(
         "public_api_keys",

@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from campaigns.attribution import AttributionWindows
+from campaigns.experiments import Experiment, check_disjoint
 from campaigns.journeys import JourneySettings
 from campaigns.rules import RuleError, check_rule
 
@@ -172,6 +174,8 @@ class Campaigns(Strict):
     offers: list[Offer] = Field(default_factory=list)
     loyalty: Loyalty = DEFAULT_LOYALTY
     journeys: JourneySettings = JourneySettings()
+    experiments: list[Experiment] = Field(default_factory=list)
+    attribution: AttributionWindows = AttributionWindows()
 
     @model_validator(mode="after")
     def _references(self) -> Campaigns:
@@ -191,7 +195,14 @@ class Campaigns(Strict):
         for journey, offer_id in self.journeys.offers.items():
             if offer_id not in ids:
                 raise RuleError(f"journeys.offers.{journey}", f"unknown offer {offer_id!r}")
+        experiment_names = [experiment.name for experiment in self.experiments]
+        if len(experiment_names) != len(set(experiment_names)):
+            raise ValueError("experiment names must be unique")
+        check_disjoint(self.experiments)
         return self
+
+    def experiment(self, name: str) -> Experiment | None:
+        return next((e for e in self.experiments if e.name == name), None)
 
     def offer(self, offer_id: str) -> Offer | None:
         return next((offer for offer in self.offers if offer.id == offer_id), None)

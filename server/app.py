@@ -21,11 +21,21 @@ from server.people import PeopleService
 from server.recommending import RecommendationService
 from server.responses import JSONResponse
 from server.routes import campaigns as campaign_routes
-from server.routes import email, events, health, items, recommendations, visitors
+from server.routes import (
+    dashboard,
+    email,
+    events,
+    health,
+    items,
+    recommendations,
+    storefront,
+    visitors,
+)
 from server.schemas import EventsBatch
 from settings import DEVELOPMENT_SECRET, Settings, get_settings
 from state.connection import connect
 from state.ingest import EventStore
+from state.outcomes import OutcomeRecorder
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = redis
         app.state.engine = engine
         app.state.event_store = EventStore(redis, settings)
-        app.state.recommendations = RecommendationService(redis, engine)
+        app.state.outcomes = OutcomeRecorder(redis)
+        app.state.recommendations = RecommendationService(redis, engine, campaigns)
         app.state.people = PeopleService(redis, engine, campaigns, settings.offer_code_secret)
         campaigns.start()
         try:
@@ -77,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         visitors.router,
         campaign_routes.router,
         email.router,
+        dashboard.router,
+        storefront.router,
         health.router,
     ):
         app.include_router(router)

@@ -12,13 +12,17 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, APIKeyQuery
 
 from server.errors import ApiError
 from settings import Settings
 
 api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="Public or secret key"
+)
+# sendBeacon cannot set headers, so the widget's events carry the public key in the URL.
+api_key_query = APIKeyQuery(
+    name="api_key", auto_error=False, description="A public key only (URLs end up in logs)"
 )
 
 
@@ -52,9 +56,15 @@ class ApiKeys:
 
 
 async def caller_role(
-    request: Request, key: Annotated[str | None, Security(api_key_header)]
+    request: Request,
+    key: Annotated[str | None, Security(api_key_header)],
+    key_in_url: Annotated[str | None, Security(api_key_query)],
 ) -> Role:
     """Async on purpose: a sync dependency would cost a thread-pool hop per request."""
+    if not key and key_in_url:
+        if request.app.state.api_keys.role_of(key_in_url) is not Role.PUBLIC:
+            raise ApiError(401, "unauthorized", "only a public key may be sent as api_key")
+        return Role.PUBLIC
     if not key:
         raise ApiError(401, "unauthorized", "missing X-API-Key header")
     role = request.app.state.api_keys.role_of(key)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 
+from campaigns.attribution import RecommendationTag, new_recommendation_id
+from campaigns.experiments import Experiment, Strategy, Variant, experiment_for
 from models.recommend import (
     Filters,
     Recommended,
@@ -16,6 +17,7 @@ from models.recommend import (
     VisitorHistory,
     cap_per_category,
 )
+from server.campaign_store import CampaignStore
 from server.engine import Engine
 from server.errors import ApiError
 from server.schemas import Placement, RecommendationQuery
@@ -28,10 +30,11 @@ SEND_TTL_SECONDS = 30 * 24 * 3600
 
 
 class RecommendationService:
-    def __init__(self, redis: Redis, engine: Engine) -> None:
+    def __init__(self, redis: Redis, engine: Engine, campaigns: CampaignStore) -> None:
         self._redis = redis
         self._reader = PersonReader(redis)
         self._engine = engine
+        self._campaigns = campaigns
 
     async def answer(self, query: RecommendationQuery) -> dict[str, Any]:
         if query.send_id is not None and query.visitor_id is not None:
@@ -41,8 +44,22 @@ class RecommendationService:
     async def _fresh_answer(self, query: RecommendationQuery) -> dict[str, Any]:
         history = await self.read_history(query.visitor_id)
         recommender = self.recommender()
+        arm = self._arm(query)
+        if arm is not None and arm[1].strategy is Strategy.TRENDING:
+            filters = Filters(category=query.category, exclude=frozenset(query.exclude))
+            ranked = recommender.trending(filters, query.limit)
+            return respond(recommender, query.placement.value, "trending", ranked, arm)
         strategy, ranked = self._rank(recommender, query, history)
-        return respond(recommender, query.placement.value, strategy, ranked)
+        return respond(recommender, query.placement.value, strategy, ranked, arm)
+
+    def _arm(self, query: RecommendationQuery) -> tuple[Experiment, Variant] | None:
+        """The experiment running on this placement and the visitor's variant in it."""
+        if query.visitor_id is None:
+            return None
+        experiment = experiment_for(self._campaigns.current.experiments, query.placement.value)
+        if experiment is None:
+            return None
+        return experiment, experiment.assign(query.visitor_id)
 
     async def _answer_for_send(
         self, query: RecommendationQuery, send_id: str, visitor_id: str
@@ -126,11 +143,16 @@ class RecommendationService:
 
 
 def respond(
-    recommender: Recommender, placement: str, strategy: str, ranked: list[Recommended]
+    recommender: Recommender,
+    placement: str,
+    strategy: str,
+    ranked: list[Recommended],
+    arm: tuple[Experiment, Variant] | None = None,
 ) -> dict[str, Any]:
     """The contract's response: ids, version and each item with its display fields.
 
     Takes the recommender that ranked, so a model swap mid-request cannot mix bundles.
+    The recommendation id carries placement, model and variant for attribution.
     """
     catalog = recommender.catalog
     items = []
@@ -139,10 +161,22 @@ def respond(
         shown = {"item_id": item["item_id"], "score": round(entry.score, 6), "reason": entry.reason}
         shown.update({name: item.get(name) for name in DISPLAY_FIELDS})
         items.append(shown)
+    experiment, variant = arm if arm is not None else (None, None)
+    tag = RecommendationTag(
+        placement,
+        recommender.bundle.version,
+        experiment.name if experiment else None,
+        variant.name if variant else None,
+    )
     return {
-        "recommendation_id": uuid.uuid4().hex,
+        "recommendation_id": new_recommendation_id(tag),
         "placement": placement,
         "model_version": recommender.bundle.version,
         "strategy": strategy,
+        "experiment": (
+            {"name": experiment.name, "variant": variant.name, "holdout": variant.holdout}
+            if experiment and variant
+            else None
+        ),
         "items": items,
     }

@@ -84,11 +84,22 @@ class RecommendedItem(BaseModel):
     image_url: str | None = None
 
 
+class ExperimentArm(BaseModel):
+    name: str
+    variant: str
+    holdout: bool
+
+
 class RecommendationResponse(BaseModel):
-    recommendation_id: str
+    recommendation_id: str = Field(
+        description="send it back with rec_impression and rec_click events for attribution"
+    )
     placement: str
     model_version: str
     strategy: str = Field(description="personal, similar, bought_together or trending")
+    experiment: ExperimentArm | None = Field(
+        default=None, description="the experiment variant this visitor is in, if any"
+    )
     items: list[RecommendedItem]
 
 

@@ -232,7 +232,7 @@ def main() -> None:
             )
         engine = Engine.from_settings(redis, settings)
         await engine.start()
-        recommend = RecommendationService(redis, engine).answer
+        recommend = RecommendationService(redis, engine, campaigns).answer
         try:
             worker = JourneyWorker(redis, campaigns, consumer, recommend, engine.item)
             await worker.run(deliverer)

@@ -21,20 +21,21 @@ end
 -- An interaction entry is "type\titem\tts"; its time is the last field.
 local function entry_time(entry) return tonumber(string.match(entry, '\t([^\t]*)$')) or 0 end
 
--- Both lists are newest first; keep the newest `recent_cap` of the two, newest first.
-local function merge_recent(from, to)
-  local incoming = redis.call('LRANGE', key('recent', from), 0, -1)
+-- Both lists are newest first; keep the newest `cap` of the two, newest first.
+local function merge_list(kind, from, to, cap)
+  local incoming = redis.call('LRANGE', key(kind, from), 0, -1)
   if #incoming == 0 then return end
-  local merged = redis.call('LRANGE', key('recent', to), 0, -1)
+  local merged = redis.call('LRANGE', key(kind, to), 0, -1)
   for _, entry in ipairs(incoming) do table.insert(merged, entry) end
   table.sort(merged, function(a, b) return entry_time(a) > entry_time(b) end)
-  redis.call('DEL', key('recent', to))
-  for i = 1, math.min(#merged, p.recent_cap) do redis.call('RPUSH', key('recent', to), merged[i]) end
+  redis.call('DEL', key(kind, to))
+  for i = 1, math.min(#merged, cap) do redis.call('RPUSH', key(kind, to), merged[i]) end
 end
 
 -- Fold an anonymous visitor's state into the customer it turned out to be.
 local function merge(from, to)
-  merge_recent(from, to)
+  merge_list('recent', from, to, p.recent_cap)
+  merge_list('touches', from, to, p.touches_cap)
   local cart = redis.call('HGETALL', key('cart', from))
   for i = 1, #cart, 2 do redis.call('HINCRBY', key('cart', to), cart[i], cart[i + 1]) end
   for _, kind in ipairs({'wishlist', 'purchased'}) do
@@ -103,6 +104,9 @@ local function resolve_person(op)
   return person
 end
 
+-- Set by apply: whether the op recorded an order the ledger did not hold yet.
+local new_order = 0
+
 local function apply(op, person)
   local profile = key('profile', person)
   redis.call('SADD', p.people, person)
@@ -144,6 +148,15 @@ local function apply(op, person)
       if keep_max(profile, 'last_order_at', op.ts) then
         redis.call('HSET', profile, 'last_order_id', op.purchase.order_key)
       end
+      -- Retention counts: the month's buyers, its first-time buyers, orders and revenue.
+      local month = op.purchase.month
+      redis.call('SADD', string.format(p.buyers, month), person)
+      if redis.call('HLEN', key('orders', person)) == 1 then
+        redis.call('SADD', string.format(p.new_buyers, month), person)
+      end
+      redis.call('HINCRBY', string.format(p.month_totals, month), 'orders', 1)
+      redis.call('HINCRBYFLOAT', string.format(p.month_totals, month), 'revenue', op.purchase.value)
+      new_order = 1
     end
   end
   if op.returned then
@@ -165,19 +178,26 @@ local function apply(op, person)
   end
 end
 
+-- Per op, the person it was stored under ('' for a duplicate) and whether it added an
+-- order, so that the caller can credit attribution for fresh events only.
 local accepted, duplicates = 0, 0
-for _, op in ipairs(p.ops) do
+local persons, new_orders = {}, {}
+for i, op in ipairs(p.ops) do
   local fresh = true
   if op.event_id then
     fresh = redis.call('SET', string.format(p.dedup, op.event_id), '1', 'NX', 'EX', p.dedup_ttl)
   end
+  new_order = 0
   if fresh then
     accepted = accepted + 1
     local person = resolve_person(op)
     apply(op, person)
     redis.call('XADD', p.stream, 'MAXLEN', '~', p.stream_max_len, '*', 'person', person, 'event', op.record)
+    persons[i] = person
   else
     duplicates = duplicates + 1
+    persons[i] = ''
   end
+  new_orders[i] = new_order
 end
-return {accepted, duplicates}
+return {accepted, duplicates, persons, new_orders}

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from campaigns.retention import month_of
 from models.events import MAX_ID_LENGTH, Event, EventType, LineItem
 from models.weights import SECONDS_PER_DAY, event_weight
 from settings import Settings
@@ -29,6 +30,8 @@ from state.interactions import encode_interaction
 # a birthday is taken at signup.
 CONSENT_FIELDS = ("email_opt_in", "sms_opt_in")
 SIGNUP_FIELDS = ("birthday",)
+# Attribution touches kept per person: plenty for a 24-hour click window.
+TOUCHES_CAP = 50
 _SCRIPT = resources.files("state").joinpath("ingest.lua").read_text()
 
 
@@ -36,6 +39,10 @@ _SCRIPT = resources.files("state").joinpath("ingest.lua").read_text()
 class IngestResult:
     accepted: int
     duplicates: int
+    # Per event: the person it was stored under (None for a duplicate), and whether it
+    # recorded an order the ledger did not hold yet.
+    persons: tuple[str | None, ...] = ()
+    new_orders: tuple[bool, ...] = ()
 
 
 def event_op(event: Event, now: datetime) -> dict[str, Any]:
@@ -70,6 +77,7 @@ def event_op(event: Event, now: datetime) -> dict[str, Any]:
             "value": round(event.order_value(), 2),
             # The ledger key: the order id, else the event id, else a fresh one.
             "order_key": event.order_id or f"event:{event.event_id or uuid.uuid4().hex}",
+            "month": month_of(ts),
         }
     elif event.type is EventType.RETURN_REQUESTED and event.order_id:
         op["returned"] = event.order_id
@@ -109,11 +117,20 @@ class EventStore:
             "stream": keys.EVENTS_STREAM,
             "stream_max_len": self._settings.stream_max_len,
             "recent_cap": self._settings.recent_interactions_cap,
+            "touches_cap": TOUCHES_CAP,
+            "buyers": keys.BUYERS_TEMPLATE,
+            "new_buyers": keys.NEW_BUYERS_TEMPLATE,
+            "month_totals": keys.MONTH_TOTALS_TEMPLATE,
             "dedup_ttl": self._settings.dedup_ttl_seconds,
             "ops": [event_op(event, now) for event in events],
         }
-        accepted, duplicates = await self._script(args=[orjson.dumps(payload)])
-        return IngestResult(int(accepted), int(duplicates))
+        accepted, duplicates, persons, new_orders = await self._script(args=[orjson.dumps(payload)])
+        return IngestResult(
+            int(accepted),
+            int(duplicates),
+            tuple(str(person) or None for person in persons),
+            tuple(bool(int(flag)) for flag in new_orders),
+        )
 
 
 def quantities(lines: list[LineItem]) -> dict[str, int]:

@@ -34,6 +34,7 @@ PERSON_TEMPLATES: dict[str, str] = {
     "referred": PREFIX + ":{%s}:referred",  # set: people this customer referred
     "journeys": PREFIX + ":{%s}:journeys",  # set: the person's pending journey steps
     "messages": PREFIX + ":{%s}:messages",  # zset: marketing messages sent, by time
+    "touches": PREFIX + ":{%s}:touches",  # list, newest first: clicks that may earn credit
 }
 # visitor id -> the customer id it was linked to (in the visitor's own slot).
 LINK_TEMPLATE = PREFIX + ":{v:%s}:customer"
@@ -123,3 +124,45 @@ def segment_key(name: str) -> str:
 
 def offer_key(kind: str, offer_id: str) -> str:
     return OFFER_TEMPLATES[kind] % offer_id
+
+
+# Retention: who bought in a month, who bought for the first time, and the month's
+# order count and revenue. One hash tag, so a month's union is one command on a Cluster.
+BUYERS_TEMPLATE = PREFIX + ":{retention}:buyers:%s"  # set of persons, per "YYYY-MM"
+NEW_BUYERS_TEMPLATE = PREFIX + ":{retention}:new:%s"  # set of first-time buyers
+MONTH_TOTALS_TEMPLATE = PREFIX + ":{retention}:totals:%s"  # hash: orders, revenue
+RETENTION_SCRATCH = PREFIX + ":{retention}:scratch:%s"  # a union being counted
+
+
+def buyers_key(month: str) -> str:
+    return BUYERS_TEMPLATE % month
+
+
+def new_buyers_key(month: str) -> str:
+    return NEW_BUYERS_TEMPLATE % month
+
+
+def month_totals_key(month: str) -> str:
+    return MONTH_TOTALS_TEMPLATE % month
+
+
+# Attribution: one hash of "<measure>|<dimension>|<key>" -> count or revenue, where the
+# measure is impressions, clicks, orders or revenue and the dimension placement, model,
+# variant, journey or offer.
+ATTRIBUTION = f"{PREFIX}:{{stats}}:attribution"
+
+
+def attribution_field(measure: str, dimension: str, key: str) -> str:
+    return f"{measure}|{dimension}|{key}"
+
+
+# Experiments: running totals per variant (fields of `VariantTotals`), and on each
+# exposed person's profile the variant they saw first and their outcomes since then.
+VARIANT_TEMPLATE = PREFIX + ":{stats}:experiment:%s:%s"
+EXPOSURE_FIELD = "x:%s"
+EXPOSURE_ORDERS_FIELD = "x:%s:orders"
+EXPOSURE_REVENUE_FIELD = "x:%s:revenue"
+
+
+def variant_key(experiment: str, variant: str) -> str:
+    return VARIANT_TEMPLATE % (experiment, variant)

@@ -235,8 +235,8 @@ def test_messages_carry_products_from_the_served_model(
         async with Harness(redis_url) as h:
             engine = Engine(h.redis, trained_models, 60)
             await engine.start()
-            worker = JourneyWorker(h.redis, h.campaigns, "w1",
-                                   RecommendationService(h.redis, engine).answer)  # fmt: skip
+            recommend = RecommendationService(h.redis, engine, h.campaigns).answer
+            worker = JourneyWorker(h.redis, h.campaigns, "w1", recommend)
             await worker.ensure_group()
             await h.send(type="shipment_delayed", visitor_id="late-with-model", timestamp=at(0))
             await worker.process_events()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from campaigns.attribution import RecommendationTag, parse_recommendation_id
 from models.bundle import Bundle
 from tests.conftest import PUBLIC, SECRET
 from tests.helpers import categories_of, items_in, recommend, send
@@ -20,7 +21,11 @@ def test_a_new_visitor_gets_trending_items_with_ids_and_reasons(
     body = recommend(client, visitor_id=visitor_id)
     assert body["strategy"] == "trending"
     assert body["model_version"] == bundle.version
-    assert len(body["recommendation_id"]) == 32
+    # The id names its answer, so a click on it can be credited without a lookup.
+    assert parse_recommendation_id(body["recommendation_id"]) == RecommendationTag(
+        "home", bundle.version
+    )
+    assert body["experiment"] is None
     assert len(body["items"]) == 10
     assert all(item["reason"].startswith("trending") for item in body["items"])
     assert all(item["title"] and item["url"] for item in body["items"])

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import RedirectResponse, Response
 
 from campaigns.content import SYMBOLS
@@ -25,13 +23,10 @@ from models.events import MAX_ID_LENGTH
 from server.auth import SecretKey
 from server.errors import ApiError
 from server.schemas import Placement, RecommendationQuery
+from server.templating import TEMPLATES
 from state import keys
 
 router = APIRouter(tags=["email"])
-TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
-    autoescape=select_autoescape(["html", "j2"]),
-)
 TEMPLATE_NAMES = {"products"}
 Id = Annotated[str, Query(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^\x00-\x1f\x7f{}]+$")]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -15,6 +16,7 @@ from server.auth import PublicKey
 from server.errors import ApiError, describe_validation_errors
 from server.responses import JSONResponse
 from server.schemas import EventsAccepted, EventsBatch
+from state.outcomes import accepted_events
 
 router = APIRouter(tags=["events"])
 
@@ -47,7 +49,14 @@ async def post_events(request: Request, _: PublicKey) -> Response:
     settings = request.app.state.settings
     raw = _event_list(await request.body(), settings.max_events_per_request)
     events = [_validate(index, row) for index, row in enumerate(raw)]
-    result = await request.app.state.event_store.ingest(events)
+    now = datetime.now(UTC)
+    result = await request.app.state.event_store.ingest(events, now)
+    campaigns = request.app.state.campaigns.current
+    await request.app.state.outcomes.record(
+        accepted_events(events, result, now.timestamp()),
+        campaigns.attribution,
+        campaigns.experiments,
+    )
     # Segments are live: everyone this request touched is re-evaluated right after the
     # answer goes out (about half a millisecond a person), so a big batch is not held up.
     refresh = BackgroundTask(
