@@ -15,7 +15,11 @@ SECRET_API_KEYS ?= sk_demo_secret
 CAMPAIGNS_FILE ?= campaigns.example.yaml
 # The demo's settings, given to the demo's commands only (the tests set their own).
 DEMO_ENV := DATA_DIR=$(DATA_DIR) MODELS_DIR=$(MODELS_DIR) PUBLIC_API_KEYS=$(PUBLIC_API_KEYS) \
-	SECRET_API_KEYS=$(SECRET_API_KEYS) CAMPAIGNS_FILE=$(CAMPAIGNS_FILE)
+	SECRET_API_KEYS=$(SECRET_API_KEYS) CAMPAIGNS_FILE=$(CAMPAIGNS_FILE) STOREFRONT_DEMO=1
+
+# The browser tests drive Debian's Chromium through Playwright (no browser download).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SHARED_DATA ?= ../shared/data
 EVAL_DIR := docs/evaluation
@@ -47,6 +51,8 @@ $(MODELS_DIR)/.trained: $(DEMO_STORE)/events.jsonl.gz
 
 demo: $(DATA_DIR)/.loaded $(MODELS_DIR)/.trained
 	@echo "Encore demo on http://127.0.0.1:8000 (docs at /docs); Ctrl-C stops it all."
+	@echo "  demo shop with the widget: http://127.0.0.1:8000/demo"
+	@echo "  dashboard: http://127.0.0.1:8000/dashboard#key=$(SECRET_API_KEYS)"
 	@echo "  public key: $(PUBLIC_API_KEYS)"
 	@echo "  secret key: $(SECRET_API_KEYS)"
 	@echo "  journey messages: the outbox stream enc:outbox (worker beside the API)"
@@ -54,7 +60,11 @@ demo: $(DATA_DIR)/.loaded $(MODELS_DIR)/.trained
 	$(DEMO_ENV) $(BIN)/python -m server.worker & worker=$$!; \
 	$(DEMO_ENV) $(BIN)/python -m server --host 127.0.0.1 --port 8000
 
-test: $(STAMP)
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -33,7 +33,7 @@
 
   // Vertical bars with optional error bars ([low, high] per bar).
   function barChart(target, labels, values, errors) {
-    var width = 480, height = 220, left = 44, bottom = 40, top = 10;
+    var width = 480, height = 240, left = 44, bottom = 70, top = 10;
     var svg = node("svg", { viewBox: "0 0 " + width + " " + height, role: "img", "aria-label": target.id });
     var highs = values.map(function (v, i) { return errors && errors[i] ? errors[i][1] : v; });
     var max = Math.max.apply(null, highs.filter(isFinite).concat([0])) || 1;
@@ -61,8 +61,12 @@
           svg.appendChild(node("line", { x1: cx - 5, x2: cx + 5, y1: y(v), y2: y(v), stroke: "#0f172a", "stroke-width": 1.5 }));
         });
       }
-      var text = node("text", { x: x + band * 0.35, y: height - bottom + 14, "text-anchor": "middle", "font-size": 10, fill: "#334155" }, String(label).slice(0, 14));
-      svg.appendChild(text);
+      // Many bars: slanted labels, so that long names do not run into each other.
+      var lx = x + band * 0.35, ly = height - bottom + 12;
+      var slanted = labels.length > 5;
+      svg.appendChild(node("text", { x: lx, y: ly, "font-size": 10, fill: "#334155",
+        "text-anchor": slanted ? "end" : "middle", transform: slanted ? "rotate(-35 " + lx + " " + ly + ")" : "" },
+        String(label).slice(0, 18)));
     });
     target.replaceChildren(svg);
   }

@@ -90,7 +90,8 @@
     var currency = slot.getAttribute("data-currency") || script.getAttribute("data-currency") || "USD";
     var heading = slot.getAttribute("data-title") || TITLES[placement] || "Recommended";
     var headingId = "encore-h-" + answer.recommendation_id.slice(0, 12);
-    var section = element("section", { "class": "encore", "aria-labelledby": headingId });
+    var section = element("section", { "class": "encore", "aria-labelledby": headingId,
+                                        "data-recommendation-id": answer.recommendation_id });
     section.appendChild(element("h2", { id: headingId }, heading));
     var track = element("ul", { "class": "encore-track", role: "list", tabindex: "0", "aria-label": heading });
     answer.items.forEach(function (item, position) {
