@@ -166,3 +166,8 @@ EXPOSURE_REVENUE_FIELD = "x:%s:revenue"
 
 def variant_key(experiment: str, variant: str) -> str:
     return VARIANT_TEMPLATE % (experiment, variant)
+
+
+# People erased on request, as SHA-256 digests of their visitor and customer ids (never
+# the ids themselves): training exports skip their events from then on.
+ERASED = f"{PREFIX}:erased"

@@ -28,6 +28,8 @@ from state import keys
 from state.connection import connect, redis_url_or_embedded
 from state.ingest import EventStore
 from state.people import PeopleStore
+from state.privacy import erased_digests, is_erased
+from state.streams import stream_entries
 from training.datafiles import read_catalog, read_events, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -112,17 +114,16 @@ async def _export(redis: Redis, out: Path) -> int:
 
 
 async def _stream_rows(redis: Redis) -> AsyncIterator[dict[str, Any]]:
-    position = "-"
+    """The stream's events, minus anyone erased since (their ids are kept hashed)."""
     total = await redis.xlen(keys.EVENTS_STREAM)
+    erased = await erased_digests(redis)
     with tqdm(total=total, desc="exporting events", unit="ev", unit_scale=True) as bar:
-        while True:
-            entries = await redis.xrange(keys.EVENTS_STREAM, min=position, count=BATCH)
-            if not entries:
-                return
+        async for entries in stream_entries(redis, keys.EVENTS_STREAM, BATCH):
             for _, fields in entries:
-                yield orjson.loads((fields or {})["event"])
+                row = orjson.loads(fields["event"])
+                if not erased or not is_erased(row, erased):
+                    yield row
             bar.update(len(entries))
-            position = f"({entries[-1][0]!s}"
 
 
 def _batches(rows: Iterable[Any]) -> Iterator[list[Any]]:

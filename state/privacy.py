@@ -1,0 +1,200 @@
+"""Data-subject requests: everything held about a person, and erasing all of it.
+
+A visitor id reaches a person: the anonymous visitor, the customer it was linked to and
+every other visitor linked to that customer. Their keys all carry the person's hash tag;
+what sits outside it (segment and retention sets, offer redemptions, the schedule, the
+behaviour and outbox streams, pinned email answers) is found from the person's own keys
+or by scanning. Erasure is rare and thorough rather than fast: it reads the streams
+whole, about a second per million entries here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from state import keys
+from state.streams import stream_entries
+
+STREAMS = (keys.EVENTS_STREAM, keys.OUTBOX_STREAM, keys.DELIVERY_DEAD)
+PERSON_STAT_FIELDS = [(n, f) for n, f in keys.OFFER_STAT_FIELDS.items() if n != "total"]
+
+
+@dataclass(frozen=True)
+class Footprint:
+    visitors: frozenset[str]
+    customers: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def persons(self) -> list[str]:
+        return sorted(
+            [keys.visitor_person(v) for v in self.visitors]
+            + [keys.customer_person(c) for c in self.customers]
+        )
+
+    def owns_event(self, event: dict[str, Any]) -> bool:
+        return event.get("visitor_id") in self.visitors or (
+            event.get("customer_id") in self.customers
+        )
+
+
+def digest(identifier: str) -> str:
+    return hashlib.sha256(identifier.encode()).hexdigest()
+
+
+async def footprint(redis: Redis, visitor_id: str) -> Footprint:
+    link = await redis.get(keys.link_key(visitor_id))
+    if link is None:
+        return Footprint(frozenset({visitor_id}))
+    customer = str(link)
+    linked = await redis.smembers(keys.person_key("visitors", keys.customer_person(customer)))
+    return Footprint(frozenset({visitor_id, *map(str, linked)}), frozenset({customer}))
+
+
+async def holds_anything(redis: Redis, found: Footprint) -> bool:
+    pipe = redis.pipeline(transaction=False)
+    for person in found.persons:
+        pipe.exists(*(keys.person_key(kind, person) for kind in keys.PERSON_TEMPLATES))
+    return any(await pipe.execute())
+
+
+async def export(redis: Redis, found: Footprint) -> dict[str, Any]:
+    """Every key of every person, their events and the messages addressed to them."""
+    persons = {person: await _dump_person(redis, person) for person in found.persons}
+    events: list[dict[str, Any]] = []
+    messages: list[dict[str, str]] = []
+    async for entries in stream_entries(redis, keys.EVENTS_STREAM):
+        for _, fields in entries:
+            event = orjson.loads(fields["event"])
+            if fields.get("person") in persons or found.owns_event(event):
+                events.append(event)
+    for stream in (keys.OUTBOX_STREAM, keys.DELIVERY_DEAD):
+        async for entries in stream_entries(redis, stream):
+            messages.extend(f for _, f in entries if f.get("recipient") in persons)
+    return {
+        "visitors": sorted(found.visitors),
+        "customers": sorted(found.customers),
+        "persons": persons,
+        "events": events,
+        "messages": messages,
+    }
+
+
+async def erase(redis: Redis, found: Footprint) -> dict[str, int]:
+    """Remove every trace; returns how many keys and stream entries went."""
+    persons = set(found.persons)
+    await _leave_shared_sets(redis, persons)
+    entries = 0
+    referrers: set[str] = set()
+    for stream in STREAMS:
+        doomed: list[str] = []
+        async for page in stream_entries(redis, stream):
+            for entry_id, fields in page:
+                if _belongs(fields, persons, found, referrers):
+                    doomed.append(entry_id)
+        for start in range(0, len(doomed), 1000):
+            entries += await redis.xdel(stream, *doomed[start : start + 1000])
+    pipe = redis.pipeline(transaction=False)
+    for referrer in referrers:
+        for person in persons:
+            pipe.srem(keys.person_key("referred", keys.customer_person(referrer)), person)
+    await pipe.execute()
+    await _drop_retries(redis, persons)
+    removed = await _delete_keys(redis, found)
+    await redis.sadd(keys.ERASED, *(digest(i) for i in found.visitors | found.customers))
+    return {"keys": removed, "stream_entries": entries}
+
+
+async def erased_digests(redis: Redis) -> set[str]:
+    return {str(member) for member in await redis.smembers(keys.ERASED)}
+
+
+def is_erased(event: dict[str, Any], erased: set[str]) -> bool:
+    return any(
+        isinstance(event.get(name), str) and digest(event[name]) in erased
+        for name in ("visitor_id", "customer_id")
+    )
+
+
+def _belongs(
+    fields: dict[str, str], persons: set[str], found: Footprint, referrers: set[str]
+) -> bool:
+    if fields.get("person") in persons or fields.get("recipient") in persons:
+        if "event" in fields:
+            referrer = (orjson.loads(fields["event"]).get("properties") or {}).get("referred_by")
+            if isinstance(referrer, str):
+                referrers.add(referrer)
+        return True
+    return "event" in fields and found.owns_event(orjson.loads(fields["event"]))
+
+
+async def _leave_shared_sets(redis: Redis, persons: Iterable[str]) -> None:
+    """Segments, the sweep set, the journey schedule, offer redemptions, buyer months."""
+    months = [str(k) async for k in redis.scan_iter(match=keys.BUYERS_TEMPLATE % "*")]
+    months += [str(k) async for k in redis.scan_iter(match=keys.NEW_BUYERS_TEMPLATE % "*")]
+    for person in persons:
+        segments = await redis.smembers(keys.person_key("segments", person))
+        pending = await redis.smembers(keys.person_key("journeys", person))
+        redeemed = await redis.smembers(keys.person_key("redeemed", person))
+        pipe = redis.pipeline(transaction=False)
+        for name in segments:
+            pipe.srem(keys.segment_key(str(name)), person)
+        if pending:
+            pipe.zrem(keys.JOURNEY_DUE, *pending)
+        pipe.srem(keys.PEOPLE, person)
+        for month in months:
+            pipe.srem(month, person)
+        for offer in redeemed:
+            stats = keys.offer_key("stats", str(offer))
+            pipe.hdel(stats, *(f % person for n, f in PERSON_STAT_FIELDS))
+        await pipe.execute()
+        for offer in redeemed:
+            orders_key = keys.offer_key("orders", str(offer))
+            mine = [k async for k, v in redis.hscan_iter(orders_key) if v == person]
+            if mine:
+                await redis.hdel(orders_key, *mine)
+
+
+async def _drop_retries(redis: Redis, persons: set[str]) -> None:
+    waiting = [str(m) for m in await redis.zrange(keys.DELIVERY_RETRY, 0, -1)]
+    mine = [m for m in waiting if orjson.loads(m).get("recipient") in persons]
+    if mine:
+        await redis.zrem(keys.DELIVERY_RETRY, *mine)
+
+
+async def _delete_keys(redis: Redis, found: Footprint) -> int:
+    doomed = [keys.person_key(kind, p) for p in found.persons for kind in keys.PERSON_TEMPLATES]
+    doomed += [keys.link_key(visitor) for visitor in found.visitors]
+    for visitor in found.visitors:
+        pattern = keys.SEND_TEMPLATE % ("*", "*", _glob_escape(visitor))
+        doomed += [str(k) async for k in redis.scan_iter(match=pattern, count=1000)]
+    removed = 0
+    for key in doomed:  # one by one: on a Cluster each key may live on another node
+        removed += await redis.delete(key)
+    return removed
+
+
+async def _dump_person(redis: Redis, person: str) -> dict[str, Any]:
+    dumped: dict[str, Any] = {}
+    for kind in keys.PERSON_TEMPLATES:
+        key = keys.person_key(kind, person)
+        kind_of = await redis.type(key)
+        if kind_of == "hash":
+            dumped[kind] = await redis.hgetall(key)
+        elif kind_of == "list":
+            dumped[kind] = await redis.lrange(key, 0, -1)
+        elif kind_of == "set":
+            dumped[kind] = sorted(await redis.smembers(key))
+        elif kind_of == "zset":
+            dumped[kind] = await redis.zrange(key, 0, -1, withscores=True)
+    return dumped
+
+
+def _glob_escape(text: str) -> str:
+    """A literal for SCAN MATCH: ids may hold the pattern characters * ? [ ] and \\."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

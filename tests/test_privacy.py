@@ -1,0 +1,117 @@
+"""Data-subject access and erasure: everything sent comes back, then nothing is left."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import orjson
+import redis
+from fastapi.testclient import TestClient
+
+from settings import Settings
+from state import keys
+from tests.conftest import PUBLIC, SECRET
+from tests.helpers import recommend, send
+from training.backfill import export_history
+from training.datafiles import read_events
+
+
+def everything_mentioning(connection: redis.Redis, needles: list[str]) -> list[str]:
+    """Every key, set member and stream entry in Redis that names one of the ids."""
+    found = []
+    for key in connection.scan_iter(count=1000):
+        name = str(key)
+        if any(needle in name for needle in needles):
+            found.append(f"key {name}")
+        kind = connection.type(name)
+        if kind == "set":
+            found += [f"{name} holds {m}" for m in connection.smembers(name)
+                      if any(n in str(m) for n in needles)]  # fmt: skip
+        elif kind == "stream":
+            for entry_id, fields in connection.xrange(name):
+                if any(needle in str(fields) for needle in needles):
+                    found.append(f"{name} entry {entry_id}")
+        elif kind == "hash":
+            found += [f"{name} field {f}" for f, v in connection.hgetall(name).items()
+                      if any(n in f or n in v for n in needles)]  # fmt: skip
+        elif kind == "list":
+            found += [f"{name} holds {m}" for m in connection.lrange(name, 0, -1)
+                      if any(n in str(m) for n in needles)]  # fmt: skip
+        elif kind == "zset":
+            found += [f"{name} holds {m}" for m in connection.zrange(name, 0, -1)
+                      if any(n in str(m) for n in needles)]  # fmt: skip
+    return found
+
+
+def test_a_visitor_can_see_everything_held_and_then_be_erased(
+    client: TestClient, redis_client: redis.Redis, settings: Settings, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:10]
+    phone, laptop, customer = f"phone-{run}", f"laptop-{run}", f"cust-{run}"
+    referrer = f"ref-{run}"
+    sent = [
+        {"event_id": f"e1-{run}", "type": "view", "visitor_id": phone, "item_id": "i000001"},
+        {"event_id": f"e2-{run}", "type": "add_to_cart", "visitor_id": phone, "item_id": "i000002"},
+        {"event_id": f"e3-{run}", "type": "signup", "visitor_id": phone, "customer_id": customer,
+         "properties": {"email_opt_in": True, "birthday": "1990-04-01", "referred_by": referrer}},
+        {"event_id": f"e4-{run}", "type": "purchase", "visitor_id": laptop, "customer_id": customer,
+         "order_id": f"o-{run}", "items": [{"item_id": "i000003", "price": 30.0}]},
+        {"event_id": f"e5-{run}", "type": "view", "visitor_id": laptop, "item_id": "i000004"},
+    ]  # fmt: skip
+    send(client, *sent)
+    answer = recommend(client, visitor_id=phone, send_id=f"send-{run}", placement="email")
+    send(client, {"event_id": f"e6-{run}", "type": "rec_click", "visitor_id": phone,
+                  "item_id": answer["items"][0]["item_id"],
+                  "recommendation_id": answer["recommendation_id"]})  # fmt: skip
+    assert client.get(f"/v1/visitors/{laptop}", headers=SECRET).status_code == 200
+
+    exported = client.get(f"/v1/visitors/{phone}/export", headers=SECRET)
+    assert exported.status_code == 200, exported.text
+    held = exported.json()
+    assert held["visitors"] == sorted([phone, laptop]) and held["customers"] == [customer]
+    assert {e["event_id"] for e in held["events"]} == {f"e{n}-{run}" for n in range(1, 7)}
+    person = held["persons"][keys.customer_person(customer)]
+    assert person["profile"]["birthday"] == "1990-04-01"
+    assert list(person["orders"]) == [f"o-{run}"]
+    assert set(person["visitors"]) == {phone, laptop}
+    assert set(person["purchased"]) == {"i000003"}
+    assert held["persons"][keys.visitor_person(phone)] == {}  # merged into the customer
+
+    needles = [phone, laptop, customer]
+    assert everything_mentioning(redis_client, needles)  # the scan does see them
+    assert client.delete(f"/v1/visitors/{phone}", headers=PUBLIC).status_code == 403
+    erased = client.delete(f"/v1/visitors/{laptop}", headers=SECRET)
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["stream_entries"] == 6
+    assert everything_mentioning(redis_client, needles) == []
+    assert not redis_client.sismember(keys.PEOPLE, keys.customer_person(customer))
+    for visitor in (phone, laptop):
+        assert client.get(f"/v1/visitors/{visitor}", headers=SECRET).status_code == 404
+        assert client.get(f"/v1/visitors/{visitor}/export", headers=SECRET).status_code == 404
+        assert client.delete(f"/v1/visitors/{visitor}", headers=SECRET).status_code == 404
+
+    # Training exports skip the erased from then on, even if their ids turn up again.
+    send(client, {"type": "view", "visitor_id": phone, "item_id": "i000005"})
+    send(client, {"type": "view", "visitor_id": f"other-{run}", "item_id": "i000005"})
+    out = tmp_path / "export.jsonl"
+    export_history(settings, out)
+    visitors = {row["visitor_id"] for row in read_events(out)}
+    assert f"other-{run}" in visitors and phone not in visitors and laptop not in visitors
+
+
+def test_erasure_never_touches_another_visitor(
+    client: TestClient, redis_client: redis.Redis
+) -> None:
+    run = uuid.uuid4().hex[:10]
+    gone, kept = f"gone-{run}", f"kept-{run}"
+    for visitor in (gone, kept):
+        send(client, {"type": "view", "visitor_id": visitor, "item_id": "i000001"},
+             {"type": "purchase", "visitor_id": visitor, "order_id": f"{visitor}-o",
+              "item_id": "i000002", "value": 12.0})  # fmt: skip
+    before = client.get(f"/v1/visitors/{kept}/export", headers=SECRET).json()
+    assert client.delete(f"/v1/visitors/{gone}", headers=SECRET).status_code == 200
+    after = client.get(f"/v1/visitors/{kept}/export", headers=SECRET).json()
+    assert orjson.dumps(after, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+        before, option=orjson.OPT_SORT_KEYS
+    )
