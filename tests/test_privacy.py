@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import orjson
 import redis
@@ -17,9 +18,10 @@ from training.backfill import export_history
 from training.datafiles import read_events
 
 
-def everything_mentioning(connection: redis.Redis, needles: list[str]) -> list[str]:
-    """Every key, set member and stream entry in Redis that names one of the ids."""
-    found = []
+def everything_mentioning(client: redis.Redis, needles: list[str]) -> list[str]:
+    """Every key, member, field and stream entry in Redis that names one of the ids."""
+    connection: Any = client  # a decoding client: every reply is str
+    found: list[str] = []
     for key in connection.scan_iter(count=1000):
         name = str(key)
         if any(needle in name for needle in needles):
@@ -50,7 +52,7 @@ def test_a_visitor_can_see_everything_held_and_then_be_erased(
     run = uuid.uuid4().hex[:10]
     phone, laptop, customer = f"phone-{run}", f"laptop-{run}", f"cust-{run}"
     referrer = f"ref-{run}"
-    sent = [
+    sent: list[dict[str, Any]] = [
         {"event_id": f"e1-{run}", "type": "view", "visitor_id": phone, "item_id": "i000001"},
         {"event_id": f"e2-{run}", "type": "add_to_cart", "visitor_id": phone, "item_id": "i000002"},
         {"event_id": f"e3-{run}", "type": "signup", "visitor_id": phone, "customer_id": customer,
