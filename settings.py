@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     recent_interactions_cap: int = 100
     dedup_ttl_seconds: int = 7 * 24 * 3600
 
+    # Rate limits (token buckets in Redis; requests a second and burst; 0 turns one off).
+    # The public key is shared by every shopper, so its bucket is wide; the per-address
+    # bucket is what stops one client. Behind a proxy, set FORWARDED_ALLOW_IPS so the
+    # client address comes from X-Forwarded-For.
+    rate_limit_key_per_second: float = 5000.0
+    rate_limit_key_burst: float = 10000.0
+    rate_limit_ip_per_second: float = 100.0
+    rate_limit_ip_burst: float = 200.0
+
     # Request limits: a hostile or broken client must not exhaust the server.
     max_body_bytes: int = 1_000_000
     max_events_per_request: int = 1000

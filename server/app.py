@@ -36,6 +36,7 @@ from settings import DEVELOPMENT_SECRET, Settings, get_settings
 from state.connection import connect
 from state.ingest import EventStore
 from state.outcomes import OutcomeRecorder
+from state.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.event_store = EventStore(redis, settings)
         app.state.outcomes = OutcomeRecorder(redis)
+        app.state.rate_limiter = RateLimiter(redis)
         app.state.recommendations = RecommendationService(redis, engine, campaigns)
         app.state.people = PeopleService(redis, engine, campaigns, settings.offer_code_secret)
         campaigns.start()

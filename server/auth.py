@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, APIKeyQuery
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.errors import ApiError
 from settings import Settings
+from state.ratelimit import Limit, ip_bucket, key_bucket
 
 api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="Public or secret key"
@@ -64,13 +68,41 @@ async def caller_role(
     if not key and key_in_url:
         if request.app.state.api_keys.role_of(key_in_url) is not Role.PUBLIC:
             raise ApiError(401, "unauthorized", "only a public key may be sent as api_key")
+        await _within_limits(request, key_in_url)
         return Role.PUBLIC
     if not key:
         raise ApiError(401, "unauthorized", "missing X-API-Key header")
     role = request.app.state.api_keys.role_of(key)
     if role is None:
         raise ApiError(401, "unauthorized", "unknown API key")
+    await _within_limits(request, key)
     return role
+
+
+async def _within_limits(request: Request, key: str) -> None:
+    """429 with Retry-After once the key's or the client address's bucket is empty.
+    With Redis unreachable the limits are skipped: reads keep answering from memory."""
+    settings = request.app.state.settings
+    buckets = []
+    if settings.rate_limit_key_per_second > 0:
+        limit = Limit(settings.rate_limit_key_per_second, settings.rate_limit_key_burst)
+        buckets.append((key_bucket(key), limit))
+    if settings.rate_limit_ip_per_second > 0 and request.client is not None:
+        limit = Limit(settings.rate_limit_ip_per_second, settings.rate_limit_ip_burst)
+        buckets.append((ip_bucket(request.client.host), limit))
+    if not buckets:
+        return
+    try:
+        wait = await request.app.state.rate_limiter.wait_seconds(buckets)
+    except (RedisConnectionError, RedisTimeoutError):
+        return
+    if wait > 0:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many requests; retry in {wait:.2f} s",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
 
 
 async def secret_role(role: Annotated[Role, Depends(caller_role)]) -> Role:

@@ -171,3 +171,6 @@ def variant_key(experiment: str, variant: str) -> str:
 # People erased on request, as SHA-256 digests of their visitor and customer ids (never
 # the ids themselves): training exports skip their events from then on.
 ERASED = f"{PREFIX}:erased"
+
+# Token buckets for rate limits, one per API key digest and one per client address.
+RATE_BUCKET_TEMPLATE = PREFIX + ":rate:{%s}"

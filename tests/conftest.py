@@ -79,6 +79,10 @@ def settings(valkey: str, models_dir: Path) -> Settings:
         secret_api_keys=[SECRET_KEY],
         model_poll_seconds=0.1,
         campaigns_file=None,
+        # Tests fire hundreds of requests a second from one address; test_limits.py
+        # turns the limits on.
+        rate_limit_key_per_second=0,
+        rate_limit_ip_per_second=0,
     )
 
 
