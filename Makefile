@@ -15,7 +15,7 @@ SECRET_API_KEYS ?= sk_demo_secret
 CAMPAIGNS_FILE ?= campaigns.example.yaml
 # The demo's settings, given to the demo's commands only (the tests set their own).
 DEMO_ENV := DATA_DIR=$(DATA_DIR) MODELS_DIR=$(MODELS_DIR) PUBLIC_API_KEYS=$(PUBLIC_API_KEYS) \
-	SECRET_API_KEYS=$(SECRET_API_KEYS) CAMPAIGNS_FILE=$(CAMPAIGNS_FILE) STOREFRONT_DEMO=1
+	SECRET_API_KEYS=$(SECRET_API_KEYS) CAMPAIGNS_FILE=$(CAMPAIGNS_FILE) STOREFRONT_DEMO=1 LOG_FORMAT=text
 
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
 CHROMIUM := /usr/bin/chromium

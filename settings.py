@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     exclude_purchased: bool = True
     replenishable_categories: CommaList = []  # bought again and again: not excluded once bought
     workers: int = 1
+    # Seconds a stopping server gives in-flight requests before closing them.
+    shutdown_grace_seconds: int = 20
+    log_format: Literal["json", "text"] = "json"
     # Serve /demo, a sample shop page carrying the widget (make demo turns it on).
     storefront_demo: bool = False
 

@@ -12,6 +12,7 @@ import os
 
 import uvicorn
 
+from server.logs import configure_logging
 from settings import get_settings
 from state.connection import redis_url_or_embedded
 
@@ -22,9 +23,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=None, help="default: WORKERS or 1")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # CPU-feature probing noise
     settings = get_settings()
+    configure_logging(settings.log_format)
     url, embedded = redis_url_or_embedded(settings)
     if embedded is not None:
         logging.getLogger("server").info(
@@ -41,7 +41,9 @@ def main() -> None:
             workers=args.workers or settings.workers,
             loop="uvloop",
             http="httptools",
-            access_log=False,
+            access_log=False,  # access lines would carry visitor ids in query strings
+            log_config=None,  # keep the handlers configured above
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         )
     finally:
         if embedded is not None:

@@ -17,6 +17,8 @@ from server.campaign_store import CampaignStore
 from server.engine import Engine
 from server.errors import install_error_handlers
 from server.limits import BodySizeLimit
+from server.logs import RequestIds
+from server.metrics import RequestMetrics
 from server.people import PeopleService
 from server.recommending import RecommendationService
 from server.responses import JSONResponse
@@ -104,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["X-API-Key", "Content-Type"],
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestIds)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

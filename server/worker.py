@@ -39,6 +39,7 @@ from server.campaign_store import CampaignStore
 from server.delivery import WebhookDeliverer
 from server.engine import Engine
 from server.errors import ApiError
+from server.logs import configure_logging
 from server.recommending import RecommendationService
 from server.schemas import Placement, RecommendationQuery
 from settings import Settings, get_settings
@@ -210,8 +211,8 @@ class JourneyWorker:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings: Settings = get_settings()
+    configure_logging(settings.log_format)
     url = _redis_url(settings)
     campaigns = CampaignStore(settings.campaigns_file, settings.campaigns_poll_seconds)
     campaigns.load_initial()

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from models.events import Event
 from server.auth import PublicKey
 from server.errors import ApiError, describe_validation_errors
+from server.metrics import EVENTS
 from server.responses import JSONResponse
 from server.schemas import EventsAccepted, EventsBatch
 from state.outcomes import accepted_events
@@ -62,6 +63,8 @@ async def post_events(request: Request, _: PublicKey) -> Response:
     refresh = BackgroundTask(
         request.app.state.people.refresh_segments, {event.visitor_id for event in events}
     )
+    EVENTS.labels("accepted").inc(result.accepted)
+    EVENTS.labels("duplicate").inc(result.duplicates)
     body = {"accepted": result.accepted, "duplicates": result.duplicates}
     return JSONResponse(body, 202, background=refresh)
 

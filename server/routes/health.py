@@ -1,10 +1,11 @@
-"""Liveness and readiness for load balancers and orchestrators."""
+"""Liveness and readiness for load balancers and orchestrators; metrics for Prometheus."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from server.metrics import exposition
 from server.responses import JSONResponse
 
 router = APIRouter(tags=["operations"])
@@ -29,3 +30,11 @@ async def readyz(request: Request) -> Response:
         "model_version": version,
     }
     return JSONResponse(body, 200 if ready else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics (text format)")
+async def metrics(request: Request) -> Response:
+    """Per-route latency histograms and status counts, events received, the model's
+    version and age, Redis reachability, the worker's lag and pending counts."""
+    body, media_type = await exposition(request.app.state.redis, request.app.state.engine)
+    return Response(body, media_type=media_type)
