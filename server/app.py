@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from models.events import Event
-from server.auth import ApiKeys
+from server.auth import ApiKeys, KeyFileWatcher
 from server.campaign_store import CampaignStore
 from server.engine import Engine
 from server.errors import install_error_handlers
@@ -20,6 +20,7 @@ from server.limits import BodySizeLimit
 from server.logs import RequestIds
 from server.metrics import RequestMetrics
 from server.people import PeopleService
+from server.periodic import Periodic
 from server.recommending import RecommendationService
 from server.responses import JSONResponse
 from server.routes import campaigns as campaign_routes
@@ -69,9 +70,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.recommendations = RecommendationService(redis, engine, campaigns)
         app.state.people = PeopleService(redis, engine, campaigns, settings.offer_code_secret)
         campaigns.start()
+        key_watcher = Periodic(
+            "API keys reload",
+            settings.campaigns_poll_seconds,
+            KeyFileWatcher(settings, lambda keys: setattr(app.state, "api_keys", keys)).check,
+        )
+        key_watcher.start()
         try:
             yield
         finally:
+            await key_watcher.stop()
             await campaigns.stop()
             await engine.stop()
             await redis.aclose()

@@ -5,11 +5,15 @@ Missing or unknown key: 401. A public key on a secret route: 403.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
+import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -20,6 +24,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from server.errors import ApiError
 from settings import Settings
 from state.ratelimit import Limit, ip_bucket, key_bucket
+
+log = logging.getLogger(__name__)
 
 api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="Public or secret key"
@@ -35,10 +41,28 @@ class Role(StrEnum):
     SECRET = "secret"
 
 
+HASHED_PREFIX = "sha256:"
+
+
+def key_digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def _digest_of(entry: str) -> bytes:
+    """A key file may list keys as `sha256:<hex>` so that it never holds a usable key."""
+    if entry.startswith(HASHED_PREFIX):
+        return bytes.fromhex(entry[len(HASHED_PREFIX) :])
+    return key_digest(entry)
+
+
 @dataclass(frozen=True)
 class ApiKeys:
-    public: tuple[str, ...]
-    secret: tuple[str, ...]
+    """Only digests are kept in memory: a heap dump or a log of this object leaks no key.
+    Several keys of each kind may be valid at once, so keys rotate without downtime: add
+    the new key, move callers over, remove the old one (API_KEYS_FILE is re-read live)."""
+
+    public: tuple[bytes, ...]
+    secret: tuple[bytes, ...]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiKeys:
@@ -47,16 +71,45 @@ class ApiKeys:
             stored = json.loads(settings.api_keys_file.read_text())
             public += stored.get("public", [])
             secret += stored.get("secret", [])
-        return cls(tuple(public), tuple(secret))
+        return cls(tuple(map(_digest_of, public)), tuple(map(_digest_of, secret)))
 
     def role_of(self, presented: str) -> Role | None:
         """Compare in constant time against every key so timing reveals nothing."""
-        candidate = presented.encode()
-        is_secret = any(hmac.compare_digest(candidate, key.encode()) for key in self.secret)
-        is_public = any(hmac.compare_digest(candidate, key.encode()) for key in self.public)
+        candidate = key_digest(presented)
+        is_secret = any(hmac.compare_digest(candidate, key) for key in self.secret)
+        is_public = any(hmac.compare_digest(candidate, key) for key in self.public)
         if is_secret:
             return Role.SECRET
         return Role.PUBLIC if is_public else None
+
+
+class KeyFileWatcher:
+    """Re-reads API_KEYS_FILE when it changes; a broken file keeps the keys in force."""
+
+    def __init__(self, settings: Settings, on_change: Callable[[ApiKeys], None]) -> None:
+        self._settings = settings
+        self._on_change = on_change
+        self._mtime = _mtime(settings.api_keys_file)
+
+    async def check(self) -> None:
+        mtime = _mtime(self._settings.api_keys_file)
+        if mtime == self._mtime:
+            return
+        self._mtime = mtime
+        try:
+            keys = ApiKeys.from_settings(self._settings)
+        except (OSError, ValueError) as exc:
+            log.error("API keys file refused, keeping the keys in force: %s", exc)
+            return
+        self._on_change(keys)
+        log.info("API keys reloaded: %d public, %d secret", len(keys.public), len(keys.secret))
+
+
+def _mtime(path: Path | None) -> float | None:
+    try:
+        return path.stat().st_mtime if path is not None else None
+    except OSError:
+        return None
 
 
 async def caller_role(

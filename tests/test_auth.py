@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import re
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from server.app import create_app
+from server.auth import secret_role
+from settings import Settings
 from tests.conftest import PUBLIC, SECRET
 
 ITEM = {"items": [{"item_id": "auth-probe", "title": "Probe"}]}
@@ -52,3 +62,63 @@ def test_both_keys_open_public_routes(
 
 def test_a_secret_key_opens_secret_routes(client: TestClient) -> None:
     assert client.put("/v1/items", json=ITEM, headers=SECRET).status_code == 200
+
+
+def secret_routes(client: TestClient) -> list[tuple[str, str]]:
+    """Every route that demands the secret key, read from the app itself."""
+
+    def needs_secret(dependant: Any) -> bool:
+        return any(d.call is secret_role or needs_secret(d) for d in dependant.dependencies)
+
+    def api_routes(routes: list[Any]) -> list[APIRoute]:
+        """FastAPI keeps included routers whole; their routes are inside (no prefixes here)."""
+        flat: list[APIRoute] = []
+        for route in routes:
+            if isinstance(route, APIRoute):
+                flat.append(route)
+            elif hasattr(route, "original_router"):
+                flat += api_routes(route.original_router.routes)
+        return flat
+
+    app: Any = client.app
+    found = []
+    for route in api_routes(app.routes):
+        if needs_secret(route.dependant):
+            path = re.sub(r"\{[^}]+\}", "probe", route.path)
+            found += [(method, path) for method in sorted(route.methods or ())]
+    return found
+
+
+def test_a_public_key_gets_403_on_every_secret_route(client: TestClient) -> None:
+    routes = secret_routes(client)
+    assert ("DELETE", "/v1/visitors/probe") in routes and len(routes) >= 10
+    for method, path in routes:
+        response = client.request(method, path, headers=PUBLIC)
+        assert response.status_code == 403, (method, path, response.text)
+        assert client.request(method, path).status_code == 401, (method, path)
+
+
+def test_keys_may_be_stored_hashed_and_rotate_without_a_restart(
+    settings: Settings, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "keys.json"
+    old_key, new_key = "sk_old_" + "x" * 24, "sk_new_" + "y" * 24
+    digest = hashlib.sha256(old_key.encode()).hexdigest()
+    key_file.write_text(json.dumps({"public": [], "secret": [f"sha256:{digest}"]}))
+    rotating = settings.model_copy(
+        update={"api_keys_file": key_file, "secret_api_keys": [], "campaigns_poll_seconds": 0.05}
+    )
+    with TestClient(create_app(rotating), raise_server_exceptions=False) as client:
+        assert client.get("/v1/segments", headers={"X-API-Key": old_key}).status_code == 200
+        assert client.get("/v1/segments", headers={"X-API-Key": digest}).status_code == 401
+        key_file.write_text(json.dumps({"secret": [new_key]}))
+        os.utime(key_file, (time.time() + 5, time.time() + 5))  # a new mtime, surely
+        deadline = time.monotonic() + 5
+        while client.get("/v1/segments", headers={"X-API-Key": new_key}).status_code != 200:
+            assert time.monotonic() < deadline, "the new key never took effect"
+            time.sleep(0.05)
+        assert client.get("/v1/segments", headers={"X-API-Key": old_key}).status_code == 401
+        # A broken edit keeps the keys in force.
+        key_file.write_text("{not json")
+        os.utime(key_file, (time.time() + 10, time.time() + 10))
+        assert client.get("/v1/segments", headers={"X-API-Key": new_key}).status_code == 200
