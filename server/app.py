@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from models.events import Event
 from server.auth import ApiKeys, KeyFileWatcher
 from server.campaign_store import CampaignStore
+from server.circuit import CircuitBreaker
 from server.engine import Engine
 from server.errors import install_error_handlers
 from server.limits import BodySizeLimit
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.event_store = EventStore(redis, settings)
         app.state.outcomes = OutcomeRecorder(redis)
         app.state.rate_limiter = RateLimiter(redis)
+        app.state.rate_breaker = CircuitBreaker()
         app.state.recommendations = RecommendationService(redis, engine, campaigns)
         app.state.people = PeopleService(redis, engine, campaigns, settings.offer_code_secret)
         campaigns.start()

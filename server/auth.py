@@ -18,9 +18,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, APIKeyQuery
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from server.circuit import RedisUnavailable
 from server.errors import ApiError
 from settings import Settings
 from state.ratelimit import Limit, ip_bucket, key_bucket
@@ -145,9 +144,10 @@ async def _within_limits(request: Request, key: str) -> None:
         buckets.append((ip_bucket(request.client.host), limit))
     if not buckets:
         return
+    state = request.app.state
     try:
-        wait = await request.app.state.rate_limiter.wait_seconds(buckets)
-    except (RedisConnectionError, RedisTimeoutError):
+        wait = await state.rate_breaker.guard(state.rate_limiter.wait_seconds(buckets))
+    except RedisUnavailable:
         return
     if wait > 0:
         raise ApiError(

@@ -18,6 +18,7 @@ from models.recommend import (
     cap_per_category,
 )
 from server.campaign_store import CampaignStore
+from server.circuit import CircuitBreaker, RedisUnavailable
 from server.engine import Engine
 from server.errors import ApiError
 from server.schemas import Placement, RecommendationQuery
@@ -35,14 +36,31 @@ class RecommendationService:
         self._reader = PersonReader(redis)
         self._engine = engine
         self._campaigns = campaigns
+        self._breaker = CircuitBreaker()
 
     async def answer(self, query: RecommendationQuery) -> dict[str, Any]:
         if query.send_id is not None and query.visitor_id is not None:
-            return await self._answer_for_send(query, query.send_id, query.visitor_id)
+            try:
+                return await self._breaker.guard(
+                    self._answer_for_send(query, query.send_id, query.visitor_id)
+                )
+            except RedisUnavailable:
+                pass  # the pinned answer is out of reach: a fresh one, marked degraded
         return await self._fresh_answer(query)
 
     async def _fresh_answer(self, query: RecommendationQuery) -> dict[str, Any]:
-        history = await self.read_history(query.visitor_id)
+        """With Redis out of reach the model in memory still answers, without the
+        visitor's history (bestsellers, or similar items on a product page)."""
+        try:
+            history = await self._breaker.guard(self.read_history(query.visitor_id))
+            degraded = False
+        except RedisUnavailable:
+            history, degraded = VisitorHistory(), True
+        answer = self._ranked_answer(query, history)
+        answer["degraded"] = degraded
+        return answer
+
+    def _ranked_answer(self, query: RecommendationQuery, history: VisitorHistory) -> dict[str, Any]:
         recommender = self.recommender()
         arm = self._arm(query)
         if arm is not None and arm[1].strategy is Strategy.TRENDING:
@@ -85,8 +103,13 @@ class RecommendationService:
         return history_from(state.values)
 
     async def current(self) -> Recommender:
-        """The served recommender, with the catalog view brought up to date."""
-        await self._engine.sync_catalog(await catalog_store.revision(self._redis))
+        """The served recommender, with the catalog view brought up to date when Redis
+        can say what changed (else the catalog as last synced)."""
+        try:
+            revision = await self._breaker.guard(catalog_store.revision(self._redis))
+        except RedisUnavailable:
+            return self.recommender()
+        await self._engine.sync_catalog(revision)
         return self.recommender()
 
     def recommender(self) -> Recommender:
@@ -173,6 +196,7 @@ def respond(
         "placement": placement,
         "model_version": recommender.bundle.version,
         "strategy": strategy,
+        "degraded": False,
         "experiment": (
             {"name": experiment.name, "variant": variant.name, "holdout": variant.holdout}
             if experiment and variant

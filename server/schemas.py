@@ -100,6 +100,11 @@ class RecommendationResponse(BaseModel):
     experiment: ExperimentArm | None = Field(
         default=None, description="the experiment variant this visitor is in, if any"
     )
+    degraded: bool = Field(
+        default=False,
+        description="true while the state store is unreachable: the visitor's history "
+        "was not used (bestsellers or similar items from the model in memory)",
+    )
     items: list[RecommendedItem]
 
 

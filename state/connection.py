@@ -9,11 +9,15 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from settings import Settings
 
 EMBEDDED_CONFIG = {
-    # Every acknowledged write goes to the append-only file, fsynced each second.
+    # Every acknowledged write goes to the append-only file, fsynced each second: a
+    # laptop may lose the last second to a crash of the machine, never to a restart.
     "appendonly": "yes",
     "appendfsync": "everysec",
     "save": "",
 }
+# What the README documents for production: fsync before every reply, so no event that
+# was acknowledged is lost even if the Redis process is killed outright.
+PRODUCTION_PERSISTENCE = {**EMBEDDED_CONFIG, "appendfsync": "always"}
 
 
 def connect(url: str, max_connections: int = 64, wait_seconds: float = 5.0) -> Redis:
@@ -28,6 +32,9 @@ def connect(url: str, max_connections: int = 64, wait_seconds: float = 5.0) -> R
         timeout=wait_seconds,
         decode_responses=True,
         health_check_interval=30,
+        # A partitioned server must fail requests quickly, not hang them.
+        socket_connect_timeout=1.0,
+        socket_timeout=5.0,
     )
     return Redis(connection_pool=pool)
 

