@@ -35,7 +35,7 @@ from server.routes import (
     storefront,
     visitors,
 )
-from server.schemas import EventsBatch
+from server.schemas import ERROR_RESPONSES, ErrorBody, EventsBatch
 from settings import DEVELOPMENT_SECRET, Settings, get_settings
 from state.connection import connect
 from state.ingest import EventStore
@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         storefront.router,
         health.router,
     ):
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
@@ -123,14 +123,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """The generated document, plus the event schemas the events route validates by hand."""
+    """The generated document, plus the schemas it refers to by name: the events the
+    events route validates by hand, and the error body every route may answer."""
     if app.openapi_schema:
         return app.openapi_schema
     document = get_openapi(
         title=app.title, version=app.version, summary=app.summary, routes=app.routes
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    for model in (Event, EventsBatch):
+    for model in (Event, EventsBatch, ErrorBody):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema

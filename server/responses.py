@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from starlette import responses
 from starlette.background import BackgroundTask
-from starlette.responses import Response
 
 
-class JSONResponse(Response):
+class JSONResponse(responses.JSONResponse):
+    """A JSONResponse (so that OpenAPI documents the response models) rendered by orjson."""
+
     media_type = "application/json"
 
     def __init__(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
@@ -118,3 +118,36 @@ class BatchRequest(BaseModel):
 
 class BatchResponse(BaseModel):
     results: list[RecommendationResponse]
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")  # e.g. the index and fields of a bad event
+
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns: a stable code and a message, never a traceback."""
+
+    error: ErrorDetail
+
+
+# Errors are JSON on every route, HTML ones included, so the media type is spelled out.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for status, description in (
+        (400, "Malformed JSON"),
+        (401, "Missing or unknown API key"),
+        (403, "A public key on a secret route, or a link Encore did not sign"),
+        (404, "Not found"),
+        (409, "The offer cannot be redeemed for this order"),
+        (413, "Body or batch too large"),
+        (422, "Invalid input"),
+        (429, "Rate limited: see Retry-After"),
+        (503, "Redis or the model is unavailable: see Retry-After"),
+    )
+}

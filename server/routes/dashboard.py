@@ -13,7 +13,9 @@ from server.responses import JSONResponse
 from server.templating import STATIC_DIR, TEMPLATES
 
 router = APIRouter(tags=["dashboard"])
-Month = Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+Month = Annotated[
+    str | None, Query(pattern=r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$", description="YYYY-MM")
+]
 
 
 @router.get("/v1/dashboard", summary="Retention, attribution and experiment figures")

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from campaigns.content import SYMBOLS
 from models.events import MAX_ID_LENGTH
@@ -36,7 +36,11 @@ def slot_signature(secret: str, visitor_id: str, send_id: str, slot: int) -> str
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
 
 
-@router.get("/v1/email/block", summary="An HTML block of products (and an offer) for an email")
+@router.get(
+    "/v1/email/block",
+    response_class=HTMLResponse,
+    summary="An HTML block of products (and an offer) for an email",
+)
 async def block(
     request: Request,
     _: SecretKey,
@@ -77,7 +81,7 @@ async def slot(
 ) -> Response:
     """No API key: email clients cannot send one. The signature stands in for it."""
     expected = slot_signature(request.app.state.settings.offer_code_secret, visitor_id, send_id, n)
-    if not hmac.compare_digest(expected, sig):
+    if not hmac.compare_digest(expected.encode(), sig.encode()):  # bytes: any sig is comparable
         raise ApiError(403, "forbidden", "this link was not issued by Encore")
     stored = await request.app.state.redis.get(
         keys.send_key(send_id, Placement.EMAIL.value, visitor_id)

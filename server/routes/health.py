@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from server.metrics import exposition
 from server.responses import JSONResponse
@@ -32,7 +32,7 @@ async def readyz(request: Request) -> Response:
     return JSONResponse(body, 200 if ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics (text format)")
+@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (text)")
 async def metrics(request: Request) -> Response:
     """Per-route latency histograms and status counts, events received, the model's
     version and age, Redis reachability, the worker's lag and pending counts."""
