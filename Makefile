@@ -71,6 +71,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
 
 # Offline evaluation on the public datasets beside the checkout; rewrites docs/evaluation.md.
 evaluate: $(STAMP)
