@@ -85,6 +85,8 @@ evaluate: $(STAMP)
 		--catalog $(SHARED_DATA)/online-retail/catalog.jsonl.gz --split time --test-days 30 \
 		--out $(EVAL_DIR)/online-retail
 	$(BIN)/python -m training evaluation-doc --reports $(EVAL_DIR) --out docs/evaluation.md
+	$(BIN)/python -m training evaluate-churn --events $(SHARED_DATA)/online-retail/events.jsonl.gz \
+		--out docs/churn
 
 # Locust, headless, against a running server (make demo, or LOADTEST_HOST=...).
 loadtest: $(STAMP)

@@ -8,14 +8,22 @@ from typing import Any
 from campaigns.config import Loyalty
 from campaigns.loyalty import loyalty_status
 from campaigns.person import PersonRecord
+from models.churn import ChurnScores
 from models.weights import SECONDS_PER_DAY
 
 ItemLookup = Callable[[str], Mapping[str, Any] | None]
 
 
 def compute_facts(
-    record: PersonRecord, item: ItemLookup, loyalty: Loyalty, points_spent: int, now: float
+    record: PersonRecord,
+    item: ItemLookup,
+    loyalty: Loyalty,
+    points_spent: int,
+    now: float,
+    churn: ChurnScores | None = None,
 ) -> dict[str, Any]:
+    """Everything rules may test. Churn risk and predicted value come scored from the
+    churn models, and are unknown (None) without them or for someone who never bought."""
     kept = record.kept_orders
     ltv = round(sum(order.value for order in kept), 2)
     last_order = max((order.at for order in kept), default=None)
@@ -43,8 +51,8 @@ def compute_facts(
         "email_opt_in": record.flag("email_opt_in"),
         "sms_opt_in": record.flag("sms_opt_in"),
         "is_customer": record.is_customer,
-        "churn_risk": record.number("churn_risk"),
-        "predicted_value": record.number("predicted_value"),
+        "churn_risk": churn.churn_risk if churn else None,
+        "predicted_value": churn.predicted_value if churn else None,
         "loyalty_points": status.points,
         "loyalty_points_earned": status.earned,
         "loyalty_tier": status.tier,

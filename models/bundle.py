@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,8 +120,15 @@ class Bundle:
         return self.together.row(index)
 
 
-def save_bundle(bundle: Bundle, models_dir: Path) -> Path:
-    """Write `bundle` under `models_dir/<version>` atomically and return that path."""
+ExtrasWriter = Callable[[Path], dict[str, Any]]
+
+
+def save_bundle(bundle: Bundle, models_dir: Path, write_extras: ExtrasWriter | None = None) -> Path:
+    """Write `bundle` under `models_dir/<version>` atomically and return that path.
+
+    `write_extras` adds files of its own (the churn models) to the folder before it is
+    complete; what it returns joins the manifest.
+    """
     models_dir.mkdir(parents=True, exist_ok=True)
     final = models_dir / bundle.version
     staging = models_dir / f".staging-{bundle.version}"
@@ -144,7 +152,8 @@ def save_bundle(bundle: Bundle, models_dir: Path) -> Path:
     )
     save_index(bundle.user_index, staging / USER_INDEX)
     save_index(bundle.similar_index, staging / SIMILAR_INDEX)
-    manifest = {**bundle.manifest, "version": bundle.version, "format": FORMAT_VERSION}
+    extras = write_extras(staging) if write_extras is not None else {}
+    manifest = {**bundle.manifest, **extras, "version": bundle.version, "format": FORMAT_VERSION}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     _fsync_tree(staging)
     os.replace(staging, final)

@@ -171,5 +171,15 @@ class Event(BaseModel):
             return self.value
         return sum(line.price * line.quantity for line in self.line_items())
 
+    def ledger_value(self) -> float:
+        """The order's value as the LTV ledger records it (to the cent)."""
+        return round(self.order_value(), 2)
+
+    def ledger_key(self) -> str | None:
+        """Where the ledger files this order: its order id, else its event id."""
+        if self.order_id:
+            return self.order_id
+        return f"event:{self.event_id}" if self.event_id else None
+
     def occurred_at(self, now: datetime) -> datetime:
         return self.timestamp if self.timestamp is not None else now

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from models.bundle import Bundle, complete_bundles, load_bundle
 from models.catalog import CatalogView
+from models.churn import ChurnScorer
 from models.recommend import Recommender
 from server.periodic import Periodic
 from settings import Settings
@@ -44,6 +45,7 @@ class Engine:
         self._catalog_lock = asyncio.Lock()
         self._watcher = Periodic("model reload", poll_seconds, self.reload_if_newer)
         self.recommender: Recommender | None = None
+        self.churn: ChurnScorer | None = None  # from the same bundle, if it has the models
         self.bundle_path: Path | None = None
         self._broken: set[Path] = set()  # bundles that failed to load: not retried
 
@@ -82,6 +84,7 @@ class Engine:
                 continue
             try:
                 bundle = await asyncio.to_thread(load_bundle, path)
+                churn = await asyncio.to_thread(ChurnScorer.in_bundle, path)
             except Exception:
                 log.exception("bundle %s does not load; skipping it", path.name)
                 self._broken.add(path)
@@ -89,6 +92,7 @@ class Engine:
             self.recommender = Recommender(
                 bundle, self._view_for(bundle), self._replenishable, self._exclude_purchased
             )
+            self.churn = churn
             self.bundle_path = path
             log.info(
                 "serving model %s (%s, %d items)", bundle.version, bundle.model, bundle.n_items

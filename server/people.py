@@ -29,7 +29,7 @@ class PeopleService:
     ) -> None:
         self._engine = engine
         self._campaigns = campaigns
-        self._store = PeopleStore(redis)
+        self._store = PeopleStore(redis, lambda: engine.churn)
         self._redemptions = self._store.redemptions
         self._secret = code_secret
 

@@ -47,7 +47,7 @@ from state import keys
 from state.connection import connect
 from state.groups import ensure_group, take_batch
 from state.journeys import JourneyStore
-from state.people import PeopleStore
+from state.people import ChurnModel, PeopleStore, no_churn_model
 from state.visitors import PersonReader, read_record
 
 log = logging.getLogger("server.worker")
@@ -72,6 +72,7 @@ class JourneyWorker:
         consumer: str,
         recommend: Recommend | None = None,
         item: Callable[[str], dict[str, Any] | None] | None = None,
+        churn_model: ChurnModel = no_churn_model,
     ) -> None:
         self._redis = redis
         self._campaigns = campaigns
@@ -80,7 +81,7 @@ class JourneyWorker:
         self._item = item
         self._journeys = JourneyStore(redis)
         self._reader = PersonReader(redis)
-        self._people = PeopleStore(redis)
+        self._people = PeopleStore(redis, churn_model)
         self._sweep_cursor = 0
 
     async def ensure_group(self) -> None:
@@ -235,7 +236,9 @@ def main() -> None:
         await engine.start()
         recommend = RecommendationService(redis, engine, campaigns).answer
         try:
-            worker = JourneyWorker(redis, campaigns, consumer, recommend, engine.item)
+            worker = JourneyWorker(
+                redis, campaigns, consumer, recommend, engine.item, lambda: engine.churn
+            )
             await worker.run(deliverer)
         finally:
             await engine.stop()

@@ -74,9 +74,9 @@ def event_op(event: Event, now: datetime) -> dict[str, Any]:
     elif event.type is EventType.PURCHASE:
         op["purchase"] = {
             "items": [line.item_id for line in lines],
-            "value": round(event.order_value(), 2),
+            "value": event.ledger_value(),
             # The ledger key: the order id, else the event id, else a fresh one.
-            "order_key": event.order_id or f"event:{event.event_id or uuid.uuid4().hex}",
+            "order_key": event.ledger_key() or f"event:{uuid.uuid4().hex}",
             "month": month_of(ts),
         }
     elif event.type is EventType.RETURN_REQUESTED and event.order_id:

@@ -7,6 +7,7 @@ backfilled store starts with the same segment sizes live traffic would have buil
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from campaigns.facts import ItemLookup, compute_facts
 from campaigns.offers import Context, Eligible, eligible_offers
 from campaigns.person import PersonRecord
 from campaigns.segments import segments_of
+from models.churn import ChurnScorer, ChurnScores, churn_features
 from state.offers import RedemptionCounts, Redemptions
 from state.segments import store_membership
 from state.visitors import PersonReader, read_record
@@ -37,13 +39,25 @@ class Person:
     now: datetime
 
 
-class PeopleStore:
-    """Reads people from Redis and evaluates them against a campaigns configuration."""
+ChurnModel = Callable[[], ChurnScorer | None]
 
-    def __init__(self, redis: Redis) -> None:
+
+def no_churn_model() -> ChurnScorer | None:
+    return None
+
+
+class PeopleStore:
+    """Reads people from Redis and evaluates them against a campaigns configuration.
+
+    `churn_model` returns the churn scorer in service now (it changes with the bundle),
+    so churn risk and predicted value are scored live on every evaluation.
+    """
+
+    def __init__(self, redis: Redis, churn_model: ChurnModel = no_churn_model) -> None:
         self.redis = redis
         self.reader = PersonReader(redis)
         self.redemptions = Redemptions(redis)
+        self.churn_model = churn_model
 
     async def evaluate(
         self,
@@ -66,7 +80,8 @@ class PeopleStore:
         record, counts = found
         spent = sum(counts.points[offer_id] for offer_id in loyalty)
         now = time.time() if now is None else now
-        facts = compute_facts(record, item, campaigns.loyalty, spent, now)
+        scores = score_churn(self.churn_model(), record, now)
+        facts = compute_facts(record, item, campaigns.loyalty, spent, now, scores)
         segments = frozenset(segments_of(campaigns, facts, record, now))
         await store_membership(self.redis, record.person, record.segments, segments)
         moment = datetime.fromtimestamp(now, UTC)
@@ -75,3 +90,11 @@ class PeopleStore:
             context = Context(campaigns, record, facts, segments, item, moment)
             offers = eligible_offers(context, counts.mine, counts.total, counts.periods)
         return Person(visitor_id, record, campaigns, facts, segments, offers, counts, moment)
+
+
+def score_churn(model: ChurnScorer | None, record: PersonRecord, now: float) -> ChurnScores | None:
+    """Scores for people with a kept order (the population the models learnt from)."""
+    if model is None or not record.kept_orders:
+        return None
+    row = churn_features(record.orders, record.counts, record.number("first_seen"), now)
+    return model.score(row)

@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
                        help="auto: the best on a validation split")  # fmt: skip
     train.add_argument("--no-tune", action="store_true", help="default settings, no grid search")
     train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--no-churn", action="store_true", help="skip the churn and value models")
 
     evaluation = jobs.add_parser("evaluate", help="offline metrics on a train/test split")
     evaluation.add_argument("--events", type=Path, required=True)
@@ -59,6 +60,12 @@ def main(argv: list[str] | None = None) -> None:
     evaluation.add_argument(
         "--no-tune", action="store_true", help="default settings, no grid search"
     )
+
+    churn = jobs.add_parser(
+        "evaluate-churn", help="churn AUC, calibration and gain, customer value, on a hold-out"
+    )
+    churn.add_argument("--events", type=Path, required=True)
+    churn.add_argument("--out", type=Path, required=True)
 
     doc = jobs.add_parser("evaluation-doc", help="write docs/evaluation.md from reports")
     doc.add_argument("--reports", type=Path, default=Path("docs/evaluation"))
@@ -89,7 +96,9 @@ def main(argv: list[str] | None = None) -> None:
         from models.bundle import MANIFEST
         from training.train import TrainOptions, train_bundle
 
-        options = TrainOptions(model=args.model, tune=not args.no_tune, seed=args.seed)
+        options = TrainOptions(
+            model=args.model, tune=not args.no_tune, seed=args.seed, churn=not args.no_churn
+        )
         models_dir = args.models_dir or settings.models_dir
         path = train_bundle(args.events, args.catalog, models_dir, options)
         manifest = json.loads((path / MANIFEST).read_text())
@@ -109,6 +118,12 @@ def main(argv: list[str] | None = None) -> None:
         report = evaluate(args.events, args.catalog, protocol, args.out)
         headline = ("ndcg@10", "precision@10", "recall@20")
         _report({name: {k: row[k] for k in headline} for name, row in report["models"].items()})
+    elif args.job == "evaluate-churn":
+        from training.churn_eval import evaluate_churn
+        from training.datafiles import read_events
+
+        churn_report = evaluate_churn(read_events(args.events), args.out)
+        _report({"churn": churn_report["churn"], "baselines": churn_report["baselines"]})
     elif args.job == "evaluation-doc":
         from training.evaluation_doc import write_evaluation_doc
 

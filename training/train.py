@@ -22,6 +22,7 @@ from models.bundle import Bundle, SparseRows, new_version, save_bundle
 from models.index import build_index, index_kind, normalise_rows
 from models.weights import EVENT_WEIGHTS
 from training.algorithms import GRIDS, SERVABLE, Fitted, fit_als
+from training.churn import train_churn_into
 from training.datafiles import read_catalog, read_events
 from training.evaluate import Candidate, Heldout, Protocol, fit, score_model, tune
 from training.interactions import InteractionLog, bought_together_table, read_log
@@ -39,6 +40,7 @@ class TrainOptions:
     model: str = "auto"  # "auto" or one of SERVABLE
     tune: bool = True
     seed: int = 42
+    churn: bool = True  # also train the churn and customer-value models
 
 
 def train_bundle(
@@ -58,7 +60,12 @@ def train_bundle(
         else fit(chosen.name, interactions, chosen.half_life_days, chosen.params)
     )
     bundle = _bundle(items, interactions, als, ranker, chosen, candidates, started)
-    return save_bundle(bundle, models_dir)
+
+    def add_churn(folder: Path) -> dict[str, Any]:
+        summary = train_churn_into(folder, read_events(events_path)) if options.churn else None
+        return {"churn": summary} if summary else {}
+
+    return save_bundle(bundle, models_dir, add_churn)
 
 
 def choose_model(
