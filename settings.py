@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 5
     webhook_backoff_seconds: float = 2.0
 
+    # When set, routes that need the secret key also need a fresh request signature
+    # (X-Encore-Signature, see campaigns/delivery.py): a leaked key alone is not enough.
+    request_signing_secret: str | None = None
+    request_signature_tolerance_seconds: int = 300
+
     # Offer codes are an HMAC of person and offer: set a private value in production.
     offer_code_secret: str = DEVELOPMENT_SECRET
 

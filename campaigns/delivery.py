@@ -1,7 +1,9 @@
-"""Webhook delivery rules: how a message is signed, and when a failed one is retried.
+"""Signatures and retries: how a webhook message or an API request is signed, and when
+a failed delivery is retried.
 
-Receivers verify `X-Encore-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
-"<t>.<body>">` with the shared secret, and should refuse old timestamps.
+`X-Encore-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<message>">` with a
+shared secret; the receiver refuses old timestamps. A webhook's message is its body; a
+signed API request's is "<METHOD> <path?query>\n<body>".
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ def verify(secret: str, header: str, body: bytes, now: int, tolerance: int = 300
     except (KeyError, ValueError):
         return False
     expected = sign(secret, timestamp, body)
-    return abs(now - timestamp) <= tolerance and hmac.compare_digest(expected, header)
+    fresh = abs(now - timestamp) <= tolerance
+    # Bytes: a header may hold any character, and compare_digest refuses non-ASCII str.
+    return fresh and hmac.compare_digest(expected.encode(), header.encode("utf-8", "replace"))
+
+
+def request_message(method: str, path_and_query: str, body: bytes) -> bytes:
+    """What a signed API request signs: its method, its path with the query, its body."""
+    return f"{method.upper()} {path_and_query}\n".encode() + body
 
 
 def retry_delay(attempt: int, base_seconds: float) -> float:

@@ -10,6 +10,7 @@ import hmac
 import json
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,6 +20,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, APIKeyQuery
 
+from campaigns.delivery import SIGNATURE_HEADER, request_message, verify
 from server.circuit import RedisUnavailable
 from server.errors import ApiError
 from settings import Settings
@@ -158,10 +160,26 @@ async def _within_limits(request: Request, key: str) -> None:
         )
 
 
-async def secret_role(role: Annotated[Role, Depends(caller_role)]) -> Role:
+async def secret_role(request: Request, role: Annotated[Role, Depends(caller_role)]) -> Role:
     if role is not Role.SECRET:
         raise ApiError(403, "forbidden", "this route needs a secret API key")
+    settings = request.app.state.settings
+    if settings.request_signing_secret:
+        await _check_signature(request, settings.request_signing_secret,
+                               settings.request_signature_tolerance_seconds)  # fmt: skip
     return role
+
+
+async def _check_signature(request: Request, secret: str, tolerance: int) -> None:
+    header = request.headers.get(SIGNATURE_HEADER)
+    if header is None:
+        raise ApiError(
+            401, "unauthorized", f"this server wants a signed request ({SIGNATURE_HEADER})"
+        )
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    message = request_message(request.method, target, await request.body())
+    if not verify(secret, header, message, int(time.time()), tolerance):
+        raise ApiError(401, "unauthorized", "the request signature is wrong or too old")
 
 
 PublicKey = Annotated[Role, Depends(caller_role)]

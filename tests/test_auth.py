@@ -14,6 +14,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from campaigns.delivery import SIGNATURE_HEADER, request_message, sign
 from server.app import create_app
 from server.auth import secret_role
 from settings import Settings
@@ -122,3 +123,28 @@ def test_keys_may_be_stored_hashed_and_rotate_without_a_restart(
         key_file.write_text("{not json")
         os.utime(key_file, (time.time() + 10, time.time() + 10))
         assert client.get("/v1/segments", headers={"X-API-Key": new_key}).status_code == 200
+
+
+def test_signed_requests_when_the_server_asks_for_them(settings: Settings) -> None:
+    secret = "signing-secret-for-tests"
+    signing = settings.model_copy(update={"request_signing_secret": secret})
+    body = json.dumps({"items": [{"item_id": "signed-probe", "title": "Signed"}]}).encode()
+
+    def signed(at: int, payload: bytes = body, path: str = "/v1/items") -> dict[str, str]:
+        header = sign(secret, at, request_message("PUT", path, payload))
+        return {**SECRET, "Content-Type": "application/json", SIGNATURE_HEADER: header}
+
+    now = int(time.time())
+    with TestClient(create_app(signing), raise_server_exceptions=False) as client:
+        assert client.put("/v1/items", content=body, headers=signed(now)).status_code == 200
+        unsigned = client.put("/v1/items", content=body, headers={**SECRET})
+        assert unsigned.status_code == 401
+        stale = client.put("/v1/items", content=body, headers=signed(now - 3600))
+        assert stale.status_code == 401
+        tampered = client.put("/v1/items", content=body.replace(b"Signed", b"Forged"),
+                              headers=signed(now))  # fmt: skip
+        assert tampered.status_code == 401
+        odd: dict[str, Any] = {**SECRET, SIGNATURE_HEADER: "t=1,v1=\u00e9".encode("latin-1")}
+        assert client.put("/v1/items", content=body, headers=odd).status_code == 401
+        # Public routes are for browsers, which hold no signing secret.
+        assert client.get("/v1/trending", headers=PUBLIC).status_code == 200
