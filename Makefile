@@ -13,9 +13,12 @@ MODELS_DIR ?= var/models
 PUBLIC_API_KEYS ?= pk_demo_public
 SECRET_API_KEYS ?= sk_demo_secret
 CAMPAIGNS_FILE ?= campaigns.example.yaml
+# Load tests and benchmarks against the demo all come from 127.0.0.1.
+DEMO_IP_RATE ?= 100000
 # The demo's settings, given to the demo's commands only (the tests set their own).
 DEMO_ENV := DATA_DIR=$(DATA_DIR) MODELS_DIR=$(MODELS_DIR) PUBLIC_API_KEYS=$(PUBLIC_API_KEYS) \
-	SECRET_API_KEYS=$(SECRET_API_KEYS) CAMPAIGNS_FILE=$(CAMPAIGNS_FILE) STOREFRONT_DEMO=1 LOG_FORMAT=text
+	SECRET_API_KEYS=$(SECRET_API_KEYS) CAMPAIGNS_FILE=$(CAMPAIGNS_FILE) STOREFRONT_DEMO=1 LOG_FORMAT=text \
+	RATE_LIMIT_IP_PER_SECOND=$(DEMO_IP_RATE) RATE_LIMIT_IP_BURST=$(DEMO_IP_RATE)
 
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
 CHROMIUM := /usr/bin/chromium

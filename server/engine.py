@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import faiss
 from redis.asyncio import Redis
 
 from models.bundle import Bundle, complete_bundles, load_bundle
@@ -24,6 +25,10 @@ from settings import Settings
 from state import catalog as catalog_store
 
 log = logging.getLogger(__name__)
+
+# One search thread per process: a server runs a worker per core already, and FAISS's
+# OpenMP pool would otherwise fight them (measured: p50 1.78 -> 1.50 ms, one worker).
+faiss.omp_set_num_threads(1)
 
 
 class Engine:

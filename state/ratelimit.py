@@ -1,4 +1,11 @@
-"""Rate limits kept in Redis, so that every replica counts against the same buckets."""
+"""Rate limits kept in Redis, so that every replica counts against the same buckets.
+
+Asking Redis on every request would cost a round trip each time, so a server process
+takes a small lease of tokens at once (a twentieth of the burst, at least one) and
+spends it locally; it goes back to Redis when the lease runs out. The bucket in Redis
+stays the authority: a client can get ahead of it by at most the leases the processes
+hold, and with small bursts (a lease of one) the limit is exact.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,8 @@ from redis.asyncio import Redis
 from state import keys
 
 _SCRIPT = resources.files("state").joinpath("ratelimit.lua").read_text()
+LEASE_SHARE = 0.05
+MAX_LEASES = 100_000  # distinct buckets held locally before the table is dropped
 
 
 @dataclass(frozen=True)
@@ -18,21 +27,40 @@ class Limit:
     rate: float  # requests a second
     burst: float  # the most a client may send at once after a quiet spell
 
+    @property
+    def lease(self) -> int:
+        return max(1, int(self.burst * LEASE_SHARE))
+
 
 class RateLimiter:
     def __init__(self, redis: Redis) -> None:
         self._script = redis.register_script(_SCRIPT)
         self._redis = redis
+        self._leases: dict[str, int] = {}
 
     async def wait_seconds(self, buckets: list[tuple[str, Limit]]) -> float:
         """0 when every bucket had a token (each then spent one), else how long until
-        the emptiest refills. Buckets are checked in one round trip."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for bucket, limit in buckets:
-                await self._script(keys=[bucket], args=[limit.rate, limit.burst], client=pipe)
-            answers = await pipe.execute()
-        waits = [float(wait) for allowed, wait in answers if not int(allowed)]
-        return max(waits, default=0.0)
+        the emptiest refills. Buckets whose lease ran out are refilled in one trip."""
+        empty = [(bucket, limit) for bucket, limit in buckets if self._leases.get(bucket, 0) < 1]
+        waits = []
+        if empty:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for bucket, limit in empty:
+                    args = [limit.rate, limit.burst, limit.lease]
+                    await self._script(keys=[bucket], args=args, client=pipe)
+                answers = await pipe.execute()
+            if len(self._leases) > MAX_LEASES:
+                self._leases.clear()
+            for (bucket, _), (granted, wait) in zip(empty, answers, strict=True):
+                if int(granted):
+                    self._leases[bucket] = int(granted)
+                else:
+                    waits.append(float(wait))
+        if waits:
+            return max(waits)
+        for bucket, _ in buckets:
+            self._leases[bucket] -= 1
+        return 0.0
 
 
 def key_bucket(api_key: str) -> str:
