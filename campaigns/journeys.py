@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,6 +51,11 @@ class JourneySettings(BaseModel):
     )
     offers: dict[str, str] = Field(
         default_factory=dict, description="journey -> offer id to attach"
+    )
+    consent: Literal["opt_in", "opt_out"] = Field(
+        default="opt_in",
+        description="opt_in: marketing only to people who said yes (<channel>_opt_in); "
+        "opt_out: to everyone who has not said no",
     )
 
 
@@ -150,9 +155,13 @@ def still_wanted(
     return True
 
 
-def consented(record: PersonRecord, channel: str) -> bool:
-    """Unless the person opted out of the channel: an explicit "no" stops the message."""
-    return record.flag(f"{channel}_opt_in") is not False
+def consented(record: PersonRecord, step: Step, settings: JourneySettings) -> bool:
+    """Service messages (a delayed shipment) go to every customer. Marketing goes only
+    to those who said yes, unless the store runs on opt-out, where a "no" stops it."""
+    if step.journey in TRANSACTIONAL:
+        return True
+    flag = record.flag(f"{settings.channel}_opt_in")
+    return flag is True if settings.consent == "opt_in" else flag is not False
 
 
 def quiet_until(now: float, quiet_hours: tuple[int, int] | None) -> float | None:

