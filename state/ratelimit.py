@@ -9,6 +9,7 @@ hold, and with small bursts (a lease of one) the limit is exact.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from importlib import resources
@@ -37,10 +38,24 @@ class RateLimiter:
         self._script = redis.register_script(_SCRIPT)
         self._redis = redis
         self._leases: dict[str, int] = {}
+        self._refilling = asyncio.Lock()
 
     async def wait_seconds(self, buckets: list[tuple[str, Limit]]) -> float:
         """0 when every bucket had a token (each then spent one), else how long until
         the emptiest refills. Buckets whose lease ran out are refilled in one trip."""
+        waits: list[float] = []
+        if any(self._leases.get(bucket, 0) < 1 for bucket, _ in buckets):
+            # One refill at a time: concurrent requests that all found the lease empty
+            # must not each take a lease, or together they would drain the bucket.
+            async with self._refilling:
+                waits = await self._refill(buckets)
+        if waits:
+            return max(waits)
+        for bucket, _ in buckets:
+            self._leases[bucket] -= 1
+        return 0.0
+
+    async def _refill(self, buckets: list[tuple[str, Limit]]) -> list[float]:
         empty = [(bucket, limit) for bucket, limit in buckets if self._leases.get(bucket, 0) < 1]
         waits = []
         if empty:
@@ -56,11 +71,7 @@ class RateLimiter:
                     self._leases[bucket] = int(granted)
                 else:
                     waits.append(float(wait))
-        if waits:
-            return max(waits)
-        for bucket, _ in buckets:
-            self._leases[bucket] -= 1
-        return 0.0
+        return waits
 
 
 def key_bucket(api_key: str) -> str:

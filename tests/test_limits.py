@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from collections.abc import Iterator
 
 from fastapi.testclient import TestClient
 
 from server.app import create_app
 from settings import Settings
+from state.connection import connect
+from state.ratelimit import Limit, RateLimiter
 from tests.conftest import PUBLIC, SECRET
 
 
@@ -41,3 +45,25 @@ def test_each_key_has_its_own_bucket(settings: Settings) -> None:
         # Unauthenticated requests never reach a bucket, so they cannot drain one.
         assert client.get("/v1/trending").status_code == 401
         assert client.get("/healthz").status_code == 200
+
+
+def test_concurrent_requests_share_one_lease_and_get_exactly_the_burst(valkey: str) -> None:
+    """Leases are refilled one at a time: a hundred requests arriving together on an
+    empty lease must not each take one and drain the bucket for the others."""
+
+    async def burst() -> tuple[list[float], float]:
+        redis = connect(valkey)
+        try:
+            limiter = RateLimiter(redis)
+            limit = Limit(rate=0.01, burst=100)  # a lease of 5
+            bucket = f"test:burst:{uuid.uuid4().hex}"
+            waits = await asyncio.gather(
+                *(limiter.wait_seconds([(bucket, limit)]) for _ in range(100))
+            )
+            return list(waits), await limiter.wait_seconds([(bucket, limit)])
+        finally:
+            await redis.aclose()
+
+    served, refused = asyncio.run(burst())
+    assert served == [0.0] * 100
+    assert refused > 0
