@@ -247,6 +247,9 @@ def main() -> None:
         print(
             f"{name:<18}{row['rps']:>10.0f}{spread:>18}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{ratio:>12}"
         )
+    failed = {name: sum(r["non_2xx"] for r in runs) for name, runs in results.items()}
+    if any(failed.values()):
+        print(f"WARNING: non-2xx answers (throughput counts them): {failed}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
