@@ -47,6 +47,8 @@ class Settings(BaseSettings):
 
     # Offer codes are an HMAC of person and offer: set a private value in production.
     offer_code_secret: str = DEVELOPMENT_SECRET
+    # Keys the digests of erased ids, which training exports check: keep it private.
+    privacy_secret: str = DEVELOPMENT_SECRET
 
     # Behaviour state kept per visitor; caps keep memory per visitor bounded.
     stream_max_len: int = 1_000_000

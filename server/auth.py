@@ -19,6 +19,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, APIKeyQuery
+from redis.exceptions import RedisError
 
 from campaigns.delivery import SIGNATURE_HEADER, request_message, verify
 from server.circuit import RedisUnavailable
@@ -70,8 +71,8 @@ class ApiKeys:
         public, secret = list(settings.public_api_keys), list(settings.secret_api_keys)
         if settings.api_keys_file is not None:
             stored = json.loads(settings.api_keys_file.read_text())
-            public += stored.get("public", [])
-            secret += stored.get("secret", [])
+            public += _key_list(stored, "public")
+            secret += _key_list(stored, "secret")
         return cls(tuple(map(_digest_of, public)), tuple(map(_digest_of, secret)))
 
     def role_of(self, presented: str) -> Role | None:
@@ -104,6 +105,17 @@ class KeyFileWatcher:
             return
         self._on_change(keys)
         log.info("API keys reloaded: %d public, %d secret", len(keys.public), len(keys.secret))
+
+
+def _key_list(stored: object, kind: str) -> list[str]:
+    """The file's list of `kind` keys; anything else is refused whole (a bare string
+    would otherwise make a key of each of its characters)."""
+    if not isinstance(stored, dict):
+        raise ValueError('the API keys file holds {"public": [...], "secret": [...]}')
+    keys = stored.get(kind, [])
+    if not isinstance(keys, list) or not all(isinstance(k, str) and len(k) >= 16 for k in keys):
+        raise ValueError(f"{kind!r} must be a list of keys of 16 characters or more")
+    return keys
 
 
 def _mtime(path: Path | None) -> float | None:
@@ -149,7 +161,8 @@ async def _within_limits(request: Request, key: str) -> None:
     state = request.app.state
     try:
         wait = await state.rate_breaker.guard(state.rate_limiter.wait_seconds(buckets))
-    except RedisUnavailable:
+    except (RedisUnavailable, RedisError) as exc:  # e.g. READONLY during a failover
+        log.warning("rate limits skipped: %s", type(exc).__name__)
         return
     if wait > 0:
         raise ApiError(

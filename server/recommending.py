@@ -87,9 +87,12 @@ class RecommendationService:
         key = keys.send_key(send_id, query.placement.value, visitor_id)
         stored = await self._redis.get(key)
         if stored is None:
-            fresh = orjson.dumps(await self._fresh_answer(query))
+            answer = await self._fresh_answer(query)
+            if answer["degraded"]:
+                return answer  # never pin an answer made without the visitor's history
+            fresh = orjson.dumps(answer)
             if await self._redis.set(key, fresh, nx=True, ex=SEND_TTL_SECONDS):
-                return dict(orjson.loads(fresh))
+                return answer
             stored = await self._redis.get(key)
         return dict(orjson.loads(stored or b"{}"))
 

@@ -97,7 +97,11 @@ local function resolve_person(op)
   end
   local person = string.format(p.customer_person, op.customer)
   if linked ~= op.customer then
-    if not linked then merge(string.format(p.visitor_person, op.visitor), person) end
+    if not linked then merge(string.format(p.visitor_person, op.visitor), person)
+    else
+      -- The visitor moves to another customer: the old one no longer reaches it.
+      redis.call('SREM', key('visitors', string.format(p.customer_person, linked)), op.visitor)
+    end
     redis.call('SET', link, op.customer)
     redis.call('SADD', key('visitors', person), op.visitor)
   end
@@ -170,11 +174,13 @@ local function apply(op, person)
     for field, value in pairs(op.profile) do redis.call('HSET', profile, field, value) end
   end
   if op.referrer and op.referrer ~= op.customer then
-    -- A referee counts once per referrer, however often they sign up.
+    -- A referee counts once per referrer, however often they sign up. The referee
+    -- keeps the referrer's id, so erasing them can take them out of that set.
     local referrer = string.format(p.customer_person, op.referrer)
     if redis.call('SADD', key('referred', referrer), person) == 1 then
       redis.call('HINCRBY', key('profile', referrer), 'referrals', 1)
     end
+    redis.call('HSETNX', profile, 'referred_by', op.referrer)
   end
 end
 

@@ -11,6 +11,7 @@ whole, about a second per million entries here.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from campaigns.experiments import PLACEMENTS
 from state import keys
 from state.streams import stream_entries
 
@@ -37,14 +39,10 @@ class Footprint:
             + [keys.customer_person(c) for c in self.customers]
         )
 
-    def owns_event(self, event: dict[str, Any]) -> bool:
-        return event.get("visitor_id") in self.visitors or (
-            event.get("customer_id") in self.customers
-        )
 
-
-def digest(identifier: str) -> str:
-    return hashlib.sha256(identifier.encode()).hexdigest()
+def digest(identifier: str, secret: str) -> str:
+    """Keyed, so that a list of erased ids cannot be recovered by hashing guesses."""
+    return hmac.new(secret.encode(), identifier.encode(), hashlib.sha256).hexdigest()
 
 
 async def footprint(redis: Redis, visitor_id: str) -> Footprint:
@@ -52,8 +50,13 @@ async def footprint(redis: Redis, visitor_id: str) -> Footprint:
     if link is None:
         return Footprint(frozenset({visitor_id}))
     customer = str(link)
-    linked = await redis.smembers(keys.person_key("visitors", keys.customer_person(customer)))
-    return Footprint(frozenset({visitor_id, *map(str, linked)}), frozenset({customer}))
+    listed = sorted(
+        map(str, await redis.smembers(keys.person_key("visitors", keys.customer_person(customer))))
+    )
+    # Only visitors still linked here: one that signed in as someone else since is theirs.
+    links = await redis.mget([keys.link_key(v) for v in listed]) if listed else []
+    linked = {v for v, now in zip(listed, links, strict=True) if now == customer}
+    return Footprint(frozenset({visitor_id, *linked}), frozenset({customer}))
 
 
 async def holds_anything(redis: Redis, found: Footprint) -> bool:
@@ -69,10 +72,7 @@ async def export(redis: Redis, found: Footprint) -> dict[str, Any]:
     events: list[dict[str, Any]] = []
     messages: list[dict[str, str]] = []
     async for entries in stream_entries(redis, keys.EVENTS_STREAM):
-        for _, fields in entries:
-            event = orjson.loads(fields["event"])
-            if fields.get("person") in persons or found.owns_event(event):
-                events.append(event)
+        events.extend(orjson.loads(f["event"]) for _, f in entries if f.get("person") in persons)
     for stream in (keys.OUTBOX_STREAM, keys.DELIVERY_DEAD):
         async for entries in stream_entries(redis, stream):
             messages.extend(f for _, f in entries if f.get("recipient") in persons)
@@ -85,18 +85,30 @@ async def export(redis: Redis, found: Footprint) -> dict[str, Any]:
     }
 
 
-async def erase(redis: Redis, found: Footprint) -> dict[str, int]:
-    """Remove every trace; returns how many keys and stream entries went."""
+async def erase(redis: Redis, found: Footprint, secret: str) -> dict[str, int]:
+    """Remove every trace; returns how many keys and stream entries went.
+
+    The erased ids are recorded first, so that exports skip them even if this is cut
+    short; and the sweep runs twice, so that an event that arrived during the first
+    (the storefront may still be sending) is taken too.
+    """
+    await redis.sadd(keys.ERASED, *(digest(i, secret) for i in found.visitors | found.customers))
+    totals = {"keys": 0, "stream_entries": 0}
+    for _ in range(2):
+        swept = await _sweep(redis, found)
+        totals = {name: totals[name] + swept[name] for name in totals}
+    return totals
+
+
+async def _sweep(redis: Redis, found: Footprint) -> dict[str, int]:
     persons = set(found.persons)
+    referrers = await _referrers(redis, persons)
     await _leave_shared_sets(redis, persons)
     entries = 0
-    referrers: set[str] = set()
     for stream in STREAMS:
         doomed: list[str] = []
         async for page in stream_entries(redis, stream):
-            for entry_id, fields in page:
-                if _belongs(fields, persons, found, referrers):
-                    doomed.append(entry_id)
+            doomed += [entry_id for entry_id, fields in page if _belongs(fields, persons)]
         for start in range(0, len(doomed), 1000):
             entries += await redis.xdel(stream, *doomed[start : start + 1000])
     pipe = redis.pipeline(transaction=False)
@@ -106,7 +118,6 @@ async def erase(redis: Redis, found: Footprint) -> dict[str, int]:
     await pipe.execute()
     await _drop_retries(redis, persons)
     removed = await _delete_keys(redis, found)
-    await redis.sadd(keys.ERASED, *(digest(i) for i in found.visitors | found.customers))
     return {"keys": removed, "stream_entries": entries}
 
 
@@ -114,23 +125,24 @@ async def erased_digests(redis: Redis) -> set[str]:
     return {str(member) for member in await redis.smembers(keys.ERASED)}
 
 
-def is_erased(event: dict[str, Any], erased: set[str]) -> bool:
+def is_erased(event: dict[str, Any], erased: set[str], secret: str) -> bool:
     return any(
-        isinstance(event.get(name), str) and digest(event[name]) in erased
+        isinstance(event.get(name), str) and digest(event[name], secret) in erased
         for name in ("visitor_id", "customer_id")
     )
 
 
-def _belongs(
-    fields: dict[str, str], persons: set[str], found: Footprint, referrers: set[str]
-) -> bool:
-    if fields.get("person") in persons or fields.get("recipient") in persons:
-        if "event" in fields:
-            referrer = (orjson.loads(fields["event"]).get("properties") or {}).get("referred_by")
-            if isinstance(referrer, str):
-                referrers.add(referrer)
-        return True
-    return "event" in fields and found.owns_event(orjson.loads(fields["event"]))
+def _belongs(fields: dict[str, str], persons: set[str]) -> bool:
+    """An event stored under one of the persons, or a message addressed to one."""
+    return fields.get("person") in persons or fields.get("recipient") in persons
+
+
+async def _referrers(redis: Redis, persons: Iterable[str]) -> set[str]:
+    """Whoever referred these people (kept on their profiles at signup)."""
+    pipe = redis.pipeline(transaction=False)
+    for person in persons:
+        pipe.hget(keys.person_key("profile", person), "referred_by")
+    return {str(r) for r in await pipe.execute() if r}
 
 
 async def _leave_shared_sets(redis: Redis, persons: Iterable[str]) -> None:
@@ -162,7 +174,7 @@ async def _leave_shared_sets(redis: Redis, persons: Iterable[str]) -> None:
 
 async def _drop_retries(redis: Redis, persons: set[str]) -> None:
     waiting = [str(m) for m in await redis.zrange(keys.DELIVERY_RETRY, 0, -1)]
-    mine = [m for m in waiting if orjson.loads(m).get("recipient") in persons]
+    mine = [m for m in waiting if orjson.loads(m)["message"].get("recipient") in persons]
     if mine:
         await redis.zrem(keys.DELIVERY_RETRY, *mine)
 
@@ -171,8 +183,9 @@ async def _delete_keys(redis: Redis, found: Footprint) -> int:
     doomed = [keys.person_key(kind, p) for p in found.persons for kind in keys.PERSON_TEMPLATES]
     doomed += [keys.link_key(visitor) for visitor in found.visitors]
     for visitor in found.visitors:
-        pattern = keys.SEND_TEMPLATE % ("*", "*", _glob_escape(visitor))
-        doomed += [str(k) async for k in redis.scan_iter(match=pattern, count=1000)]
+        for placement in PLACEMENTS:  # exact placement and visitor: "y:x" is not "x"
+            pattern = keys.SEND_TEMPLATE % ("*", placement, _glob_escape(visitor))
+            doomed += [str(k) async for k in redis.scan_iter(match=pattern, count=1000)]
     removed = 0
     for key in doomed:  # one by one: on a Cluster each key may live on another node
         removed += await redis.delete(key)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from dataclasses import dataclass
 from importlib import resources
 
@@ -39,10 +40,17 @@ class RateLimiter:
         self._redis = redis
         self._leases: dict[str, int] = {}
         self._refilling = asyncio.Lock()
+        self._refused: dict[str, float] = {}  # bucket -> when Redis said it refills
 
     async def wait_seconds(self, buckets: list[tuple[str, Limit]]) -> float:
         """0 when every bucket had a token (each then spent one), else how long until
         the emptiest refills. Buckets whose lease ran out are refilled in one trip."""
+        now = time.monotonic()
+        refused = [
+            until - now for bucket, _ in buckets if (until := self._refused.get(bucket, 0)) > now
+        ]
+        if refused:  # known empty: a flooding client costs no Redis trip
+            return max(refused)
         waits: list[float] = []
         if any(self._leases.get(bucket, 0) < 1 for bucket, _ in buckets):
             # One refill at a time: concurrent requests that all found the lease empty
@@ -66,11 +74,13 @@ class RateLimiter:
                 answers = await pipe.execute()
             if len(self._leases) > MAX_LEASES:
                 self._leases.clear()
+                self._refused.clear()
             for (bucket, _), (granted, wait) in zip(empty, answers, strict=True):
                 if int(granted):
-                    self._leases[bucket] = int(granted)
+                    self._leases[bucket] = self._leases.get(bucket, 0) + int(granted)
                 else:
                     waits.append(float(wait))
+                    self._refused[bucket] = time.monotonic() + float(wait)
         return waits
 
 

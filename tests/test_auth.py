@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from campaigns.delivery import SIGNATURE_HEADER, request_message, sign
 from server.app import create_app
-from server.auth import secret_role
+from server.auth import ApiKeys, secret_role
 from settings import Settings
 from tests.conftest import PUBLIC, SECRET
 
@@ -148,3 +148,11 @@ def test_signed_requests_when_the_server_asks_for_them(settings: Settings) -> No
         assert client.put("/v1/items", content=body, headers=odd).status_code == 401
         # Public routes are for browsers, which hold no signing secret.
         assert client.get("/v1/trending", headers=PUBLIC).status_code == 200
+
+
+def test_a_keys_file_must_hold_lists_of_real_keys(settings: Settings, tmp_path: Path) -> None:
+    key_file = tmp_path / "keys.json"
+    for broken in ({"secret": "sk_live_abcdefghijklmnop"}, {"public": ["short"]}, ["sk"]):
+        key_file.write_text(json.dumps(broken))
+        with pytest.raises(ValueError):
+            ApiKeys.from_settings(settings.model_copy(update={"api_keys_file": key_file}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,10 @@ def test_a_visitor_can_see_everything_held_and_then_be_erased(
     ]  # fmt: skip
     send(client, *sent)
     answer = recommend(client, visitor_id=phone, send_id=f"send-{run}", placement="email")
+    # A webhook delivery waiting to be retried, addressed to the customer.
+    retry = {"message": {"recipient": keys.customer_person(customer), "journey": "win_back"},
+             "attempt": 1}  # fmt: skip
+    redis_client.zadd(keys.DELIVERY_RETRY, {orjson.dumps(retry).decode(): time.time() + 60})
     send(client, {"event_id": f"e6-{run}", "type": "rec_click", "visitor_id": phone,
                   "item_id": answer["items"][0]["item_id"],
                   "recommendation_id": answer["recommendation_id"]})  # fmt: skip
@@ -117,3 +122,35 @@ def test_erasure_never_touches_another_visitor(
     assert orjson.dumps(after, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
         before, option=orjson.OPT_SORT_KEYS
     )
+
+
+def test_a_visitor_who_signed_in_as_someone_else_is_not_erased_with_the_first(
+    client: TestClient, redis_client: redis.Redis
+) -> None:
+    """Shared device: it signed in as A, later as B. Erasing A leaves B whole."""
+    run = uuid.uuid4().hex[:8]
+    shared, own, first, second = f"shared-{run}", f"own-{run}", f"a-{run}", f"b-{run}"
+    send(client, {"type": "signup", "visitor_id": own, "customer_id": first},
+         {"type": "signup", "visitor_id": shared, "customer_id": first},
+         {"type": "view", "visitor_id": shared, "customer_id": second, "item_id": "i000001"},
+         {"type": "view", "visitor_id": shared, "item_id": "i000002"})  # fmt: skip
+    before = client.get(f"/v1/visitors/{shared}/export", headers=SECRET).json()
+    assert before["customers"] == [second]
+    assert client.delete(f"/v1/visitors/{own}", headers=SECRET).status_code == 200
+    after = client.get(f"/v1/visitors/{shared}/export", headers=SECRET)
+    assert after.status_code == 200
+    assert after.json() == before
+    assert redis_client.get(keys.link_key(shared)) == second
+
+
+def test_erasing_a_visitor_keeps_the_pinned_emails_of_look_alike_ids(
+    client: TestClient, redis_client: redis.Redis
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    plain, prefixed = f"p-{run}", f"q:p-{run}"
+    for visitor in (plain, prefixed):
+        send(client, {"type": "view", "visitor_id": visitor, "item_id": "i000001"})
+        recommend(client, visitor_id=visitor, send_id=f"s-{run}", placement="email")
+    assert client.delete(f"/v1/visitors/{plain}", headers=SECRET).status_code == 200
+    assert redis_client.exists(keys.send_key(f"s-{run}", "email", prefixed)) == 1
+    assert redis_client.exists(keys.send_key(f"s-{run}", "email", plain)) == 0

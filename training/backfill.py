@@ -43,7 +43,7 @@ def load_history(
 
 
 def export_history(settings: Settings, out: Path) -> int:
-    return _with_redis(settings, lambda redis: _export(redis, out))
+    return _with_redis(settings, lambda redis: _export(redis, out, settings.privacy_secret))
 
 
 def _with_redis(settings: Settings, job: Any) -> Any:
@@ -108,12 +108,12 @@ def _valid_events(rows: list[dict[str, Any]], counts: dict[str, int]) -> Iterato
             )
 
 
-async def _export(redis: Redis, out: Path) -> int:
-    rows = [row async for row in _stream_rows(redis)]
+async def _export(redis: Redis, out: Path, secret: str) -> int:
+    rows = [row async for row in _stream_rows(redis, secret)]
     return write_jsonl(out, rows)
 
 
-async def _stream_rows(redis: Redis) -> AsyncIterator[dict[str, Any]]:
+async def _stream_rows(redis: Redis, secret: str) -> AsyncIterator[dict[str, Any]]:
     """The stream's events, minus anyone erased since (their ids are kept hashed)."""
     total = await redis.xlen(keys.EVENTS_STREAM)
     erased = await erased_digests(redis)
@@ -121,7 +121,7 @@ async def _stream_rows(redis: Redis) -> AsyncIterator[dict[str, Any]]:
         async for entries in stream_entries(redis, keys.EVENTS_STREAM, BATCH):
             for _, fields in entries:
                 row = orjson.loads(fields["event"])
-                if not erased or not is_erased(row, erased):
+                if not erased or not is_erased(row, erased, secret):
                     yield row
             bar.update(len(entries))
 

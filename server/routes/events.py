@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from server.schemas import EventsAccepted, EventsBatch
 from state.outcomes import accepted_events
 
 router = APIRouter(tags=["events"])
+log = logging.getLogger(__name__)
 
 _BODY_SCHEMA = {
     "requestBody": {
@@ -53,11 +55,14 @@ async def post_events(request: Request, _: PublicKey) -> Response:
     now = datetime.now(UTC)
     result = await request.app.state.event_store.ingest(events, now)
     campaigns = request.app.state.campaigns.current
-    await request.app.state.outcomes.record(
-        accepted_events(events, result, now.timestamp()),
-        campaigns.attribution,
-        campaigns.experiments,
-    )
+    try:
+        await request.app.state.outcomes.record(
+            accepted_events(events, result, now.timestamp()),
+            campaigns.attribution,
+            campaigns.experiments,
+        )
+    except Exception:  # the events are stored: a retry would be a duplicate, so say 202
+        log.exception("attribution not recorded for %d events", result.accepted)
     # Segments are live: everyone this request touched is re-evaluated right after the
     # answer goes out (about half a millisecond a person), so a big batch is not held up.
     refresh = BackgroundTask(

@@ -48,6 +48,6 @@ async def erase_visitor(request: Request, visitor_id: VisitorId, _: SecretKey) -
     found = await privacy.footprint(redis, visitor_id)
     if not await privacy.holds_anything(redis, found):
         raise ApiError(404, "visitor_not_found", "nothing is held about this visitor")
-    removed = await privacy.erase(redis, found)
+    removed = await privacy.erase(redis, found, request.app.state.settings.privacy_secret)
     return JSONResponse({"erased": sorted(found.visitors), "customers": sorted(found.customers),
                          **removed})  # fmt: skip
