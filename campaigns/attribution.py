@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from campaigns.experiments import NAME_PATTERN, PLACEMENTS
+from campaigns.journeys import JOURNEYS
 
 HOUR = 3600.0
 NO_EXPERIMENT = "-"
@@ -70,6 +71,33 @@ def parse_recommendation_id(recommendation_id: str) -> RecommendationTag | None:
     if not (_NAME.match(experiment) and _NAME.match(variant)):
         return None
     return RecommendationTag(placement, version, experiment, variant)
+
+
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The names attribution may count. Recommendation ids and offer ids come from the
+    storefront, so anything made up is folded into "other" or dropped: counters stay
+    bounded whatever a caller sends."""
+
+    models: frozenset[str]
+    variants: frozenset[str]  # "experiment/variant"
+    offers: frozenset[str]
+    journeys: frozenset[str] = JOURNEYS
+
+    def name(self, dimension: str, key: str) -> str | None:
+        """The key to count under, "other" for an unknown model, None to drop."""
+        if dimension == "model":
+            return key if key in self.models else OTHER
+        allowed = {"variant": self.variants, "offer": self.offers, "journey": self.journeys}
+        if dimension in allowed:
+            return key if key in allowed[dimension] else None
+        return key
+
+    def knows_variant(self, experiment: str, variant: str) -> bool:
+        return f"{experiment}/{variant}" in self.variants
 
 
 REC_CLICK = "rec"

@@ -27,6 +27,8 @@ WIN_BACK = "win_back"
 WISHLIST_DISCOUNT = "wishlist_discount"
 BIRTHDAY = "birthday"
 REFERRAL_INVITATION = "referral_invitation"
+JOURNEYS = frozenset({CART_ABANDONMENT, POST_PURCHASE, SHIPMENT_DELAYED, BROWSE_ABANDONMENT,
+                      WIN_BACK, WISHLIST_DISCOUNT, BIRTHDAY, REFERRAL_INVITATION})  # fmt: skip
 # Messages a customer needs whatever their caps: service, not marketing.
 TRANSACTIONAL = frozenset({SHIPMENT_DELAYED})
 

@@ -51,6 +51,8 @@ class Engine:
         self._watcher = Periodic("model reload", poll_seconds, self.reload_if_newer)
         self.recommender: Recommender | None = None
         self.churn: ChurnScorer | None = None  # from the same bundle, if it has the models
+        # Every model version this process has served: clicks on their answers count.
+        self.served_versions: frozenset[str] = frozenset()
         self.bundle_path: Path | None = None
         self._broken: set[Path] = set()  # bundles that failed to load: not retried
 
@@ -98,6 +100,7 @@ class Engine:
                 bundle, self._view_for(bundle), self._replenishable, self._exclude_purchased
             )
             self.churn = churn
+            self.served_versions = self.served_versions | {bundle.version}
             self.bundle_path = path
             log.info(
                 "serving model %s (%s, %d items)", bundle.version, bundle.model, bundle.n_items

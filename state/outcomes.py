@@ -19,6 +19,7 @@ from campaigns.attribution import (
     AttributionWindows,
     Credit,
     Touch,
+    Vocabulary,
     attribute,
     line_revenues,
     parse_recommendation_id,
@@ -59,26 +60,27 @@ class OutcomeRecorder:
         accepted: Sequence[Accepted],
         windows: AttributionWindows,
         experiments: Sequence[Experiment],
+        vocabulary: Vocabulary,
     ) -> None:
-        await self._record_shown(accepted)
+        await self._record_shown(accepted, vocabulary)
         orders = [a for a in accepted if a.event.type is EventType.PURCHASE and a.new_order]
         if orders:
-            await self._credit(orders, windows, experiments)
+            await self._credit(orders, windows, experiments, vocabulary)
 
-    async def _record_shown(self, accepted: Sequence[Accepted]) -> None:
+    async def _record_shown(self, accepted: Sequence[Accepted], vocabulary: Vocabulary) -> None:
         """Impressions and clicks counted, touches kept, first exposures counted."""
         pipe = self._redis.pipeline(transaction=False)
         exposures: dict[int, tuple[str, str]] = {}  # pipeline position -> (experiment, variant)
         for item in accepted:
             event = item.event
             if event.type in SHOWN and event.recommendation_id:
-                position = self._count_shown(pipe, item, event.recommendation_id)
+                position = self._count_shown(pipe, item, event.recommendation_id, vocabulary)
                 if position is not None:
                     exposures[position[0]] = position[1]
             elif event.type in MESSAGE_EVENTS:
                 journey = (event.properties or {}).get("journey")
-                if isinstance(journey, str) and journey:
-                    _touch(pipe, item.person, Touch(MESSAGE, journey[:64], "", item.at))
+                if isinstance(journey, str) and vocabulary.name("journey", journey):
+                    _touch(pipe, item.person, Touch(MESSAGE, journey, "", item.at))
         if not len(pipe):
             return
         answers = await pipe.execute()
@@ -92,13 +94,18 @@ class OutcomeRecorder:
 
     @staticmethod
     def _count_shown(
-        pipe: Pipeline, item: Accepted, recommendation_id: str
+        pipe: Pipeline, item: Accepted, recommendation_id: str, vocabulary: Vocabulary
     ) -> tuple[int, tuple[str, str]] | None:
         """Queue the counters for one impression or click; where its exposure mark sits."""
         tag = parse_recommendation_id(recommendation_id)
         measure = SHOWN[item.event.type]
         exposure = None
-        if tag is not None and tag.experiment and tag.variant:
+        if (
+            tag is not None
+            and tag.experiment
+            and tag.variant
+            and vocabulary.knows_variant(tag.experiment, tag.variant)
+        ):
             field = keys.EXPOSURE_FIELD % tag.experiment
             exposure = (len(pipe), (tag.experiment, tag.variant))
             pipe.hsetnx(keys.person_key("profile", item.person), field, tag.variant)
@@ -107,7 +114,10 @@ class OutcomeRecorder:
         if tag is not None:
             dimensions.append(("model", tag.model_version))
         for dimension, key in dimensions:
-            pipe.hincrby(keys.ATTRIBUTION, keys.attribution_field(measure, dimension, key), 1)
+            name = vocabulary.name(dimension, key)
+            if name is not None:
+                field = keys.attribution_field(measure, dimension, name)
+                pipe.hincrby(keys.ATTRIBUTION, field, 1)
         if item.event.type is EventType.REC_CLICK and item.event.item_id:
             click = Touch(REC_CLICK, recommendation_id, item.event.item_id, item.at)
             _touch(pipe, item.person, click)
@@ -118,6 +128,7 @@ class OutcomeRecorder:
         orders: Sequence[Accepted],
         windows: AttributionWindows,
         experiments: Sequence[Experiment],
+        vocabulary: Vocabulary,
     ) -> None:
         names = [experiment.name for experiment in experiments]
         pipe = self._redis.pipeline(transaction=False)
@@ -142,7 +153,7 @@ class OutcomeRecorder:
             credits = attribute(
                 lines, order.at, touches, windows, offer if isinstance(offer, str) else None
             )
-            _count_credits(writes, credits)
+            _count_credits(writes, credits, vocabulary)
             value = sum(line.revenue for line in lines)
             for name, variant in zip(names, variants, strict=True):
                 if variant is not None:
@@ -174,10 +185,13 @@ class OutcomeRecorder:
         await pipe.execute()
 
 
-def _count_credits(pipe: Pipeline, credits: Sequence[Credit]) -> None:
+def _count_credits(pipe: Pipeline, credits: Sequence[Credit], vocabulary: Vocabulary) -> None:
     for credit in credits:
-        revenue = keys.attribution_field("revenue", credit.dimension, credit.key)
-        orders = keys.attribution_field("orders", credit.dimension, credit.key)
+        name = vocabulary.name(credit.dimension, credit.key)
+        if name is None:
+            continue
+        revenue = keys.attribution_field("revenue", credit.dimension, name)
+        orders = keys.attribution_field("orders", credit.dimension, name)
         pipe.hincrbyfloat(keys.ATTRIBUTION, revenue, round(credit.revenue, 4))
         pipe.hincrby(keys.ATTRIBUTION, orders, 1)
 

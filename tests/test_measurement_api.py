@@ -120,7 +120,9 @@ def test_clicks_outside_the_window_earn_nothing_and_messages_earn_the_order(
     answer = recommend(client, visitor_id=visitor_id, placement="cart")
     clicked = answer["items"][0]["item_id"]
     before_cart = attributed(redis_client, "revenue", "placement", "cart")
-    journey = f"j{uuid.uuid4().hex[:8]}"
+    journey = "win_back"
+    before_journey = attributed(redis_client, "revenue", "journey", journey)
+    before_orders = attributed(redis_client, "orders", "journey", journey)
     send(
         client,
         {"type": "rec_click", "visitor_id": visitor_id, "item_id": clicked,
@@ -132,8 +134,31 @@ def test_clicks_outside_the_window_earn_nothing_and_messages_earn_the_order(
          "timestamp": iso(now)},
     )  # fmt: skip
     assert attributed(redis_client, "revenue", "placement", "cart") == before_cart
-    assert attributed(redis_client, "revenue", "journey", journey) == 80.0
-    assert attributed(redis_client, "orders", "journey", journey) == 1
+    assert attributed(redis_client, "revenue", "journey", journey) == before_journey + 80.0
+    assert attributed(redis_client, "orders", "journey", journey) == before_orders + 1
+    # "welcome" is no offer of the campaigns in force: nothing is counted under it.
+    assert attributed(redis_client, "orders", "offer", "welcome") == 0
+
+
+def test_made_up_names_cannot_grow_the_counters(
+    client: TestClient, redis_client: redis.Redis, visitor_id: str
+) -> None:
+    """Recommendation ids, journeys and offer ids come from browsers: unknown ones are
+    folded into "other" or dropped, so a script cannot mint counters."""
+    fields_before = redis_client.hlen(keys.ATTRIBUTION)
+    forged = [f"{n:012x}.home.v{n}.exp{n}.var{n}" for n in range(20)]
+    send(client, *({"type": "rec_click", "visitor_id": visitor_id, "item_id": "i000001",
+                    "recommendation_id": rid} for rid in forged),
+         *({"type": "email_open", "visitor_id": visitor_id, "properties": {"journey": f"j{n}"}}
+           for n in range(20)),
+         {"type": "purchase", "visitor_id": visitor_id, "order_id": f"o-{uuid.uuid4().hex}",
+          "value": 5.0, "item_id": "i000001", "properties": {"offer_id": "made-up"}})  # fmt: skip
+    fields = set(redis_client.hkeys(keys.ATTRIBUTION))
+    assert len(fields) - fields_before <= 6  # placement and "other" model: clicks, orders, revenue
+    minted = {f"v{n}" for n in range(20)} | {f"j{n}" for n in range(20)} | {"made-up"}
+    assert not any(str(field).split("|")[2] in minted for field in fields)
+    assert attributed(redis_client, "clicks", "model", "other") >= 20
+    assert not any(redis_client.scan_iter(match=keys.variant_key("exp*", "*")))
 
 
 def test_the_dashboard_reports_variants_with_intervals_and_uplift(

@@ -12,6 +12,8 @@ from pydantic import ValidationError
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
+from campaigns.attribution import Vocabulary
+from campaigns.config import Campaigns
 from models.events import Event
 from server.auth import PublicKey
 from server.errors import ApiError, describe_validation_errors
@@ -60,6 +62,7 @@ async def post_events(request: Request, _: PublicKey) -> Response:
             accepted_events(events, result, now.timestamp()),
             campaigns.attribution,
             campaigns.experiments,
+            vocabulary(campaigns, request.app.state.engine.served_versions),
         )
     except Exception:  # the events are stored: a retry would be a duplicate, so say 202
         log.exception("attribution not recorded for %d events", result.accepted)
@@ -112,3 +115,9 @@ def _validate(index: int, row: Any) -> Event:
 
 
 __all__ = ["EventsBatch", "router"]
+
+
+def vocabulary(campaigns: Campaigns, models: frozenset[str]) -> Vocabulary:
+    """What attribution may count: the configured variants and offers, served models."""
+    variants = frozenset(f"{e.name}/{v.name}" for e in campaigns.experiments for v in e.variants)
+    return Vocabulary(models, variants, frozenset(o.id for o in campaigns.offers))
