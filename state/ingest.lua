@@ -32,6 +32,49 @@ local function merge_list(kind, from, to, cap)
   for i = 1, math.min(#merged, cap) do redis.call('RPUSH', key(kind, to), merged[i]) end
 end
 
+-- 'YYYY-MM' of a unix time in UTC (days to civil date, as campaigns.retention does).
+local function month_of(ts)
+  local z = math.floor(ts / 86400) + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+    - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+  return string.format('%04d-%02d', y, m)
+end
+
+-- The earliest month among a ledger's entries ("value|ts[|R]"), or nil.
+local function first_month(entries)
+  local first
+  for i = 2, #entries, 2 do
+    local ts = tonumber(string.match(entries[i], '^[^|]*|([^|]*)'))
+    if ts and (not first or ts < first) then first = ts end
+  end
+  return first and month_of(first)
+end
+
+-- The visitor's months of buying become the customer's, and the customer is new in the
+-- month of the earlier of the two first orders: retention never counts one person twice.
+local function merge_buyer_months(from, to, from_orders)
+  if #from_orders == 0 then return end
+  for i = 2, #from_orders, 2 do
+    local ts = tonumber(string.match(from_orders[i], '^[^|]*|([^|]*)'))
+    if ts then
+      local buyers = string.format(p.buyers, month_of(ts))
+      if redis.call('SREM', buyers, from) == 1 then redis.call('SADD', buyers, to) end
+    end
+  end
+  local from_first = first_month(from_orders)
+  redis.call('SREM', string.format(p.new_buyers, from_first), from)
+  local to_first = first_month(redis.call('HGETALL', key('orders', to)))
+  if to_first and to_first <= from_first then return end
+  if to_first then redis.call('SREM', string.format(p.new_buyers, to_first), to) end
+  redis.call('SADD', string.format(p.new_buyers, from_first), to)
+end
+
 -- Fold an anonymous visitor's state into the customer it turned out to be.
 local function merge(from, to)
   merge_list('recent', from, to, p.recent_cap)
@@ -45,6 +88,7 @@ local function merge(from, to)
   end
   -- An order both sides recorded counts once: orders are keyed by order id.
   local orders = redis.call('HGETALL', key('orders', from))
+  merge_buyer_months(from, to, orders)
   for i = 1, #orders, 2 do redis.call('HSETNX', key('orders', to), orders[i], orders[i + 1]) end
   local counts = redis.call('HGETALL', key('counts', from))
   for i = 1, #counts, 2 do redis.call('HINCRBY', key('counts', to), counts[i], counts[i + 1]) end

@@ -226,3 +226,31 @@ def test_the_dashboard_needs_a_secret_key_and_checks_its_query(client: TestClien
         assert "error" in response.json()
     page = client.get("/dashboard")
     assert page.status_code == 200 and "/dashboard.js" in page.text
+
+
+def test_retention_counts_a_visitor_once_after_it_signs_in(client: TestClient) -> None:
+    """Anonymous orders move with the visitor into its customer: the customer is not
+    counted twice, and is new in the month of the earliest order of the two."""
+    run = uuid.uuid4().hex[:8]
+    phone, laptop, anna = f"phone-{run}", f"laptop-{run}", f"anna-{run}"
+    order = {"type": "purchase", "value": 10.0, "item_id": "i1"}
+    send(
+        client,
+        # Anonymous on the phone at the very end of January...
+        {**order, "visitor_id": phone, "order_id": f"{run}-1", "timestamp": "1996-01-31T23:59:59Z"},
+        # ...signed in on the laptop, first order as a customer in March...
+        {**order, "visitor_id": laptop, "customer_id": anna, "order_id": f"{run}-2",
+         "timestamp": "1996-03-01T00:00:00Z"},
+        # ...and the phone signs in in April: its January order is Anna's.
+        {"type": "view", "visitor_id": phone, "customer_id": anna, "item_id": "i1",
+         "timestamp": "1996-04-02T10:00:00Z"},
+    )  # fmt: skip
+    response = client.get(
+        "/v1/dashboard", params={"end": "1996-03", "months": 3, "active_months": 2}, headers=SECRET
+    )
+    january, february, march = response.json()["retention"]
+    assert (january["buyers"], january["new_customers"]) == (1, 1)
+    assert (february["customers_start"], february["customers_end"]) == (1, 1)
+    # March: Anna was a customer since January, so she is neither new nor counted twice.
+    assert (march["customers_start"], march["customers_end"], march["new_customers"]) == (1, 1, 0)
+    assert march["retention_rate"] == pytest.approx(100.0)
