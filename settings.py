@@ -47,6 +47,9 @@ class Settings(BaseSettings):
 
     # Offer codes are an HMAC of person and offer: set a private value in production.
     offer_code_secret: str = DEVELOPMENT_SECRET
+    # Browsers may link a visitor to a customer only with a customer_token made with
+    # this secret by the store's server (unset: only secret-key callers may link).
+    customer_token_secret: str | None = None
     # Keys the digests of erased ids, which training exports check: keep it private.
     privacy_secret: str = DEVELOPMENT_SECRET
 

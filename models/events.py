@@ -128,6 +128,11 @@ class Event(BaseModel):
     category: Identifier | None = None
     query: Text | None = None
     recommendation_id: Identifier | None = None
+    customer_token: Identifier | None = Field(
+        default=None,
+        description="with a public key, proof of customer_id: hex HMAC-SHA256 of the "
+        "customer id with CUSTOMER_TOKEN_SECRET, made by the store's server at sign-in",
+    )
     properties: JsonBlob = Field(default=None, max_length=MAX_PROPERTIES)
 
     @field_validator("timestamp")

@@ -49,7 +49,7 @@ def event_op(event: Event, now: datetime) -> dict[str, Any]:
     """The updates one event implies, as plain JSON-ready data (no nulls: Lua sees them)."""
     at = event.occurred_at(now)
     ts = at.timestamp()
-    record = event.model_dump(mode="json", exclude_none=True)
+    record = event.model_dump(mode="json", exclude_none=True, exclude={"customer_token"})
     record["timestamp"] = at.astimezone(UTC).isoformat()
     op: dict[str, Any] = {
         "visitor": event.visitor_id,

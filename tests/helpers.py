@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from models.bundle import Bundle
-from tests.conftest import PUBLIC
+from tests.conftest import PUBLIC, SECRET
 
 
 def recommend(client: TestClient, **params: Any) -> dict[str, Any]:
@@ -19,8 +19,11 @@ def recommend(client: TestClient, **params: Any) -> dict[str, Any]:
 
 
 def send(client: TestClient, *events: dict[str, Any]) -> dict[str, Any]:
+    """As the storefront would: with the public key, or with the secret key (the store's
+    server) for events that name a customer."""
     payload: dict[str, Any] = events[0] if len(events) == 1 else {"events": list(events)}
-    response = client.post("/v1/events", json=payload, headers=PUBLIC)
+    names_customer = any("customer_id" in event for event in events)
+    response = client.post("/v1/events", json=payload, headers=SECRET if names_customer else PUBLIC)
     assert response.status_code == 202, response.text
     body: dict[str, Any] = response.json()
     return body

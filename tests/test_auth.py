@@ -7,6 +7,7 @@ import json
 import os
 import re
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ from fastapi.testclient import TestClient
 from campaigns.delivery import SIGNATURE_HEADER, request_message, sign
 from server.app import create_app
 from server.auth import ApiKeys, secret_role
+from server.routes.events import customer_token
 from settings import Settings
+from state import keys
 from tests.conftest import PUBLIC, SECRET
 
 ITEM = {"items": [{"item_id": "auth-probe", "title": "Probe"}]}
@@ -156,3 +159,34 @@ def test_a_keys_file_must_hold_lists_of_real_keys(settings: Settings, tmp_path: 
         key_file.write_text(json.dumps(broken))
         with pytest.raises(ValueError):
             ApiKeys.from_settings(settings.model_copy(update={"api_keys_file": key_file}))
+
+
+def test_a_browser_names_a_customer_only_with_that_customers_token(
+    settings: Settings, redis_client: Any
+) -> None:
+    """Otherwise anyone holding the public key could claim to be any customer and read
+    their recommendations and offer codes."""
+    secret = "token-secret-for-tests"
+    run = uuid.uuid4().hex[:8]
+    victim, attacker = f"victim-{run}", f"attacker-{run}"
+    claim = {"type": "view", "visitor_id": attacker, "customer_id": victim, "item_id": "i000001"}
+    tokens = settings.model_copy(update={"customer_token_secret": secret})
+    with TestClient(create_app(tokens), raise_server_exceptions=False) as client:
+        for forged in (claim, {**claim, "customer_token": "0" * 64}):
+            refused = client.post("/v1/events", json=forged, headers=PUBLIC)
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["error"]["code"] == "customer_not_proven"
+        assert redis_client.get(keys.link_key(attacker)) is None
+        good = {
+            **claim,
+            "visitor_id": f"real-{run}",
+            "customer_token": customer_token(secret, victim),
+        }
+        assert client.post("/v1/events", json=good, headers=PUBLIC).status_code == 202
+        assert redis_client.get(keys.link_key(f"real-{run}")) == victim
+        # The store's own server, with the secret key, needs no token.
+        server_side = {**claim, "visitor_id": f"server-{run}"}
+        assert client.post("/v1/events", json=server_side, headers=SECRET).status_code == 202
+    # Without a token secret configured, browsers cannot link at all.
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        assert client.post("/v1/events", json=claim, headers=PUBLIC).status_code == 403

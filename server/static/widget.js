@@ -6,7 +6,8 @@
  *   <div data-encore-placement="cart"></div>
  * Optional on the div: data-limit (default 8), data-title, data-currency (default USD),
  * data-link-template and data-image-template ("/p/{item_id}") to use the store's URLs.
- * Optional on the script: data-customer-id (a signed-in shopper), data-currency.
+ * Optional on the script: data-customer-id with data-customer-token (a signed-in shopper;
+ * the token is made by the store's server, see README), data-currency.
  * The widget keeps a first-party visitor id, draws an accessible carousel, and reports
  * view, rec_impression and rec_click events (with the recommendation_id) by sendBeacon.
  */
@@ -17,6 +18,7 @@
   window.__encoreWidget = true;
   var key = script.getAttribute("data-key") || "";
   var customerId = script.getAttribute("data-customer-id") || null;
+  var customerToken = script.getAttribute("data-customer-token") || null;
   var api = new URL(script.src, location.href).origin;
   var COOKIE = "encore_vid";
   var TITLES = { home: "Recommended for you", product: "You may also like", cart: "Goes well with your cart" };
@@ -41,7 +43,10 @@
   function send(event) {
     event.event_id = newId();
     event.visitor_id = visitor;
-    if (customerId) event.customer_id = customerId;
+    if (customerId && customerToken) {
+      event.customer_id = customerId;
+      event.customer_token = customerToken;
+    }
     var url = api + "/v1/events?api_key=" + encodeURIComponent(key);
     var body = JSON.stringify(event);
     // text/plain keeps the beacon a simple request: no CORS preflight, survives page exit.
