@@ -43,7 +43,8 @@ def wrk_median_ms(url: str, key: str, seconds: int) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def seed(client: httpx.Client, visitor: str) -> None:
+def seed(client: httpx.Client, visitor: str, secret_key: str) -> None:
+    """The history comes from the store's server (the secret key): it names a customer."""
     events = [
         {"type": "purchase", "visitor_id": visitor, "customer_id": f"c-{visitor}",
          "order_id": f"{visitor}-{n}", "value": 120, "items": [{"item_id": "i000001"}]}
@@ -53,7 +54,9 @@ def seed(client: httpx.Client, visitor: str) -> None:
         {"type": "wishlist_add", "visitor_id": visitor, "item_id": "i000003"},
         {"type": "shipment_delayed", "visitor_id": visitor},
     ]  # fmt: skip
-    client.post("/v1/events", json={"events": events}).raise_for_status()
+    client.post(
+        "/v1/events", json={"events": events}, headers={"X-API-Key": secret_key}
+    ).raise_for_status()
 
 
 def main() -> None:
@@ -62,13 +65,14 @@ def main() -> None:
     )
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--key", default="pk_demo_public")
+    parser.add_argument("--secret-key", default="sk_demo_secret", help="to seed the history")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=Path("var/bench/campaigns_latency.json"))
     parser.add_argument("--seconds", type=int, default=5, help="per route, when wrk is used")
     args = parser.parse_args()
     visitor = f"bench-{uuid.uuid4().hex[:8]}"
     with httpx.Client(base_url=args.url, headers={"X-API-Key": args.key}) as client:
-        seed(client, visitor)
+        seed(client, visitor, args.secret_key)
         plans = {
             "healthz": ("/healthz", {}),
             "content": ("/v1/content", {"visitor_id": visitor, "slot": "cart_banner"}),
