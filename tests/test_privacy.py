@@ -154,3 +154,13 @@ def test_erasing_a_visitor_keeps_the_pinned_emails_of_look_alike_ids(
     assert client.delete(f"/v1/visitors/{plain}", headers=SECRET).status_code == 200
     assert redis_client.exists(keys.send_key(f"s-{run}", "email", prefixed)) == 1
     assert redis_client.exists(keys.send_key(f"s-{run}", "email", plain)) == 0
+
+
+def test_visitor_ids_with_slashes_can_be_read_exported_and_erased(client: TestClient) -> None:
+    visitor = f"shop/eu/{uuid.uuid4().hex[:8]}"
+    send(client, {"type": "view", "visitor_id": visitor, "item_id": "i000001"})
+    assert client.get(f"/v1/visitors/{visitor}", headers=SECRET).json()["visitor_id"] == visitor
+    exported = client.get(f"/v1/visitors/{visitor}/export", headers=SECRET)
+    assert exported.status_code == 200 and exported.json()["visitors"] == [visitor]
+    assert client.delete(f"/v1/visitors/{visitor}", headers=SECRET).status_code == 200
+    assert client.get(f"/v1/visitors/{visitor}", headers=SECRET).status_code == 404
