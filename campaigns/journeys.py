@@ -7,6 +7,7 @@ person as they are now (a cart recovered by a purchase is not chased).
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -188,17 +189,31 @@ def _ordered_after(record: PersonRecord, moment: float) -> bool:
     return any(order.at > moment for order in record.kept_orders)
 
 
+def follow_up(step: Step) -> Step | None:
+    """The step that comes back after this one: next year's birthday coupon."""
+    if step.journey != BIRTHDAY:
+        return None
+    when = datetime.fromtimestamp(step.due, UTC)
+    following = _next_birthday(f"{when.month:02d}-{when.day:02d}", step.due)
+    if following is None:
+        return None
+    return Step(BIRTHDAY, step.step, step.person, following, f"{following:.0f}")
+
+
 def _next_birthday(value: Any, after: float) -> float | None:
-    """Midnight UTC of the next birthday (YYYY-MM-DD or MM-DD) after `after`."""
+    """Midnight UTC of the next birthday (YYYY-MM-DD or MM-DD) after `after`; a 29
+    February birthday falls on the 28th in other years."""
     if not isinstance(value, str):
         return None
     try:
         month, day = (int(part) for part in value[-5:].split("-"))
-        year = datetime.fromtimestamp(after, UTC).year
-        for candidate_year in (year, year + 1):
-            moment = datetime(candidate_year, month, day, tzinfo=UTC).timestamp()
-            if moment > after:
-                return moment
+        datetime(2000, month, day)  # a real date in a leap year, or ValueError
     except ValueError:
         return None
+    year = datetime.fromtimestamp(after, UTC).year
+    for candidate_year in (year, year + 1, year + 2):
+        leap_day = (month, day) == (2, 29) and not calendar.isleap(candidate_year)
+        moment = datetime(candidate_year, month, 28 if leap_day else day, tzinfo=UTC).timestamp()
+        if moment > after:
+            return moment
     return None

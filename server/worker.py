@@ -31,6 +31,7 @@ from campaigns.journeys import (
     WIN_BACK,
     Step,
     consented,
+    follow_up,
     plan,
     quiet_until,
     still_wanted,
@@ -129,13 +130,18 @@ class JourneyWorker:
                 or not consented(record, step, settings)
             ):
                 await self._journeys.drop(step)
-                continue
-            if quiet is not None and not transactional:
+            elif quiet is not None and not transactional:
                 await self._journeys.postpone(step, quiet)
                 continue
-            message = await self._message(step, campaigns, visitor)
-            cap = 0 if transactional else settings.max_messages_per_week
-            emitted += await self._journeys.emit(step, message, now, cap)
+            else:
+                message = await self._message(step, campaigns, visitor)
+                cap = 0 if transactional else settings.max_messages_per_week
+                emitted += await self._journeys.emit(step, message, now, cap)
+            # Sent, skipped or capped this time, a yearly step comes back next year
+            # (unless the person is gone).
+            again = follow_up(step) if record is not None else None
+            if again is not None:
+                await self._journeys.schedule((again,))
         return emitted
 
     def _category_of(self, item_id: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import calendar
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -311,14 +312,32 @@ def test_win_back_after_six_quiet_months_and_a_first_order_referral_invite(
 
 
 def test_wishlist_and_birthday_journeys(redis_url: str) -> None:
-    birthday = (START + timedelta(days=10)).strftime("%m-%d")
+    day = (START + timedelta(days=10)).date()
     events: list[dict[str, Any]] = [
         {"type": "wishlist_add", "visitor_id": "fan", "item_id": "i2", "timestamp": at(0)},
         {"type": "signup", "visitor_id": "fan", "customer_id": "c-fan", "timestamp": at(0),
-         "properties": {"birthday": f"1990-{birthday}"}},
+         "properties": {"birthday": f"1990-{day:%m-%d}"}},
     ]  # fmt: skip
-    sent = journeys_sent(redis_url, events, [25 * 3600, 10 * DAY + 60])
-    assert [m["journey"] for m in sent] == ["wishlist_discount", "birthday"]
+    # The coupon comes back every year on the day (29 February: the 28th in other years).
+    birthdays = []
+    for year in (day.year, day.year + 1, day.year + 2):
+        leap_day = (day.month, day.day) == (2, 29) and not calendar.isleap(year)
+        moment = datetime(year, day.month, 28 if leap_day else day.day, tzinfo=UTC)
+        birthdays.append(moment.timestamp() - START.timestamp())
+    sent = journeys_sent(redis_url, events, [25 * 3600] + [b + 60 for b in birthdays])
+    assert [m["journey"] for m in sent] == ["wishlist_discount", "birthday", "birthday", "birthday"]
+    assert [float(m["due"]) - START.timestamp() for m in sent[1:]] == pytest.approx(birthdays)
+
+
+def test_a_leap_day_birthday_falls_on_the_28th_in_other_years() -> None:
+    from campaigns.journeys import BIRTHDAY, follow_up
+
+    leap = datetime(2028, 2, 29, tzinfo=UTC).timestamp()
+    step = Step(BIRTHDAY, "coupon", "c:leap", leap, f"{leap:.0f}")
+    following = follow_up(step)
+    assert following is not None
+    assert datetime.fromtimestamp(following.due, UTC) == datetime(2029, 2, 28, tzinfo=UTC)
+    assert follow_up(Step("win_back", "bestsellers", "c:x", leap, "o1")) is None
 
 
 def test_opted_out_capped_and_quiet_hours(redis_url: str) -> None:
