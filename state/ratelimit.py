@@ -10,6 +10,7 @@ hold, and with small bursts (a lease of one) the limit is exact.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ class RateLimiter:
         self._script = redis.register_script(_SCRIPT)
         self._redis = redis
         self._leases: dict[str, int] = {}
-        self._refilling = asyncio.Lock()
+        self._refilling: dict[str, asyncio.Lock] = {}
         self._refused: dict[str, float] = {}  # bucket -> when Redis said it refills
 
     async def wait_seconds(self, buckets: list[tuple[str, Limit]]) -> float:
@@ -52,16 +53,26 @@ class RateLimiter:
         if refused:  # known empty: a flooding client costs no Redis trip
             return max(refused)
         waits: list[float] = []
-        if any(self._leases.get(bucket, 0) < 1 for bucket, _ in buckets):
-            # One refill at a time: concurrent requests that all found the lease empty
-            # must not each take a lease, or together they would drain the bucket.
-            async with self._refilling:
+        empty = sorted(bucket for bucket, _ in buckets if self._leases.get(bucket, 0) < 1)
+        if empty:
+            # One refill per bucket at a time: concurrent requests that all found its
+            # lease empty must not each take one, or together they would drain it.
+            # Other clients' buckets refill meanwhile. Locks go in a fixed order.
+            async with contextlib.AsyncExitStack() as held:
+                for bucket in empty:
+                    await held.enter_async_context(self._lock(bucket))
                 waits = await self._refill(buckets)
         if waits:
             return max(waits)
         for bucket, _ in buckets:
             self._leases[bucket] -= 1
         return 0.0
+
+    def _lock(self, bucket: str) -> asyncio.Lock:
+        lock = self._refilling.get(bucket)
+        if lock is None:
+            lock = self._refilling[bucket] = asyncio.Lock()
+        return lock
 
     async def _refill(self, buckets: list[tuple[str, Limit]]) -> list[float]:
         empty = [(bucket, limit) for bucket, limit in buckets if self._leases.get(bucket, 0) < 1]
@@ -75,6 +86,7 @@ class RateLimiter:
             if len(self._leases) > MAX_LEASES:
                 self._leases.clear()
                 self._refused.clear()
+                self._refilling = {b: lock for b, lock in self._refilling.items() if lock.locked()}
             for (bucket, _), (granted, wait) in zip(empty, answers, strict=True):
                 if int(granted):
                     self._leases[bucket] = self._leases.get(bucket, 0) + int(granted)
