@@ -18,8 +18,7 @@ from server.circuit import CircuitBreaker
 from server.engine import Engine
 from server.errors import install_error_handlers
 from server.limits import BodySizeLimit
-from server.logs import RequestIds
-from server.metrics import RequestMetrics
+from server.observe import ObserveRequests
 from server.people import PeopleService
 from server.periodic import Periodic
 from server.recommending import RecommendationService
@@ -116,8 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["X-API-Key", "Content-Type"],
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestMetrics)
-    app.add_middleware(RequestIds)
+    app.add_middleware(ObserveRequests)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -15,7 +15,7 @@ import time
 import uuid
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -50,26 +50,7 @@ def configure_logging(style: str) -> None:
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # CPU-feature probing noise
 
 
-class RequestIds:
-    """Takes or makes the request id, keeps it for log lines, returns it as a header."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = dict(scope["headers"]).get(HEADER, b"").decode("latin-1")
-        request_id = given if _SANE_ID.match(given) else uuid.uuid4().hex
-        token = REQUEST_ID.set(request_id)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (HEADER, request_id.encode())]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            REQUEST_ID.reset(token)
+def request_id_of(scope: Scope) -> str:
+    """The caller's X-Request-ID if it is sane (it goes into logs), else a fresh one."""
+    given = dict(scope["headers"]).get(HEADER, b"").decode("latin-1")
+    return given if _SANE_ID.match(given) else uuid.uuid4().hex

@@ -1,6 +1,6 @@
 """Prometheus metrics: per-route latency and status, ingest counts, model and worker state.
 
-Request metrics are counted in-process by an ASGI middleware (one label set per route
+Request metrics are counted in-process by `server.observe` (one label set per route
 template, never per raw path, so ids cannot explode the series). Model age, Redis
 reachability and the worker's lag and pending counts are read when Prometheus scrapes.
 With several uvicorn workers, set PROMETHEUS_MULTIPROC_DIR so that a scrape sums them.
@@ -23,7 +23,6 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 from redis.asyncio import Redis
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.engine import Engine
 from state import keys
@@ -43,34 +42,6 @@ LATENCY = Histogram(
 EVENTS = Counter(
     "encore_events_total", "Events received by POST /v1/events", ["outcome"], registry=REGISTRY
 )
-
-
-class RequestMetrics:
-    """Counts every request by the route template that answered it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            method = scope["method"] if scope["method"] in METHODS else "OTHER"
-            LATENCY.labels(method, route).observe(time.perf_counter() - started)
-            REQUESTS.labels(method, route, str(status)).inc()
 
 
 async def exposition(redis: Redis, engine: Engine) -> tuple[bytes, str]:
