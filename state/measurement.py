@@ -20,22 +20,28 @@ LTV_SAMPLE = 200
 async def retention_months(
     redis: Redis, months: Sequence[str], active_months: int
 ) -> list[MonthReport]:
-    """B, E and N for each month, counted from the monthly buyer sets in one call."""
+    """B, E and N for each month, counted from the monthly buyer sets in one call.
+
+    A month's B is the month before's E, so each window's union is counted once: the
+    first month's start window, then every month's end window.
+    """
+    windows = [windows_for(month, active_months) for month in months]
     pipe = redis.pipeline(transaction=True)
     scratch = keys.RETENTION_SCRATCH % uuid.uuid4().hex
+    for window in [windows[0].start, *(w.end for w in windows)]:
+        pipe.sunionstore(scratch, [keys.buyers_key(m) for m in window])
+        pipe.delete(scratch)
     for month in months:
-        windows = windows_for(month, active_months)
-        for window in (windows.start, windows.end):
-            pipe.sunionstore(scratch, [keys.buyers_key(m) for m in window])
-            pipe.delete(scratch)
         pipe.scard(keys.new_buyers_key(month))
         pipe.scard(keys.buyers_key(month))
         pipe.hmget(keys.month_totals_key(month), ["orders", "revenue"])
-    answers = iter(await pipe.execute())
+    answers = await pipe.execute()
+    active = [int(n) for n in answers[0 : 2 * (len(months) + 1) : 2]]
+    rest = iter(answers[2 * (len(months) + 1) :])
     reports = []
-    for month in months:
-        start, _, end, _, new, buyers, (orders, revenue) = (next(answers) for _ in range(7))
-        counts = (int(start), int(end), int(new), int(buyers), int(orders or 0))
+    for n, month in enumerate(months):
+        new, buyers, (orders, revenue) = next(rest), next(rest), next(rest)
+        counts = (active[n], active[n + 1], int(new), int(buyers), int(orders or 0))
         reports.append(month_report(month, *counts, float(revenue or 0.0)))
     return reports
 
