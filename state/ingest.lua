@@ -32,7 +32,8 @@ local function merge_list(kind, from, to, cap)
   for i = 1, math.min(#merged, cap) do redis.call('RPUSH', key(kind, to), merged[i]) end
 end
 
--- 'YYYY-MM' of a unix time in UTC (days to civil date, as campaigns.retention does).
+-- 'YYYY-MM' of a unix time in UTC: the month every buyer set is filed under (the
+-- dashboard names months with campaigns.retention.month_of, the same calendar).
 local function month_of(ts)
   local z = math.floor(ts / 86400) + 719468
   local era = math.floor(z / 146097)
@@ -197,7 +198,7 @@ local function apply(op, person)
         redis.call('HSET', profile, 'last_order_id', op.purchase.order_key)
       end
       -- Retention counts: the month's buyers, its first-time buyers, orders and revenue.
-      local month = op.purchase.month
+      local month = month_of(op.ts)
       redis.call('SADD', string.format(p.buyers, month), person)
       if redis.call('HLEN', key('orders', person)) == 1 then
         redis.call('SADD', string.format(p.new_buyers, month), person)

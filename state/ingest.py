@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from campaigns.retention import month_of
 from models.events import MAX_ID_LENGTH, Event, EventType, LineItem
 from models.weights import SECONDS_PER_DAY, event_weight
 from settings import Settings
@@ -77,7 +76,6 @@ def event_op(event: Event, now: datetime) -> dict[str, Any]:
             "value": event.ledger_value(),
             # The ledger key: the order id, else the event id, else a fresh one.
             "order_key": event.ledger_key() or f"event:{uuid.uuid4().hex}",
-            "month": month_of(ts),
         }
     elif event.type is EventType.RETURN_REQUESTED and event.order_id:
         op["returned"] = event.order_id
