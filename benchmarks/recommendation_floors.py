@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import httpx
 
 from models.bundle import newest_bundle_path
 from models.events import Event
+from server.inprocess import free_port
 from settings import Settings
 from state.connection import connect
 from state.ingest import EventStore
@@ -36,12 +36,6 @@ from training.datafiles import read_catalog
 
 PUBLIC_KEY = "pk_bench"
 VISITOR = "bench-visitor"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def ensure_bundle(items: int, events: int) -> tuple[Path, Path]:

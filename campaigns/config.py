@@ -201,9 +201,6 @@ class Campaigns(Strict):
         check_disjoint(self.experiments)
         return self
 
-    def experiment(self, name: str) -> Experiment | None:
-        return next((e for e in self.experiments if e.name == name), None)
-
     def offer(self, offer_id: str) -> Offer | None:
         return next((offer for offer in self.offers if offer.id == offer_id), None)
 

@@ -69,9 +69,6 @@ class Experiment(BaseModel):
     def holdout(self) -> Variant | None:
         return next((variant for variant in self.variants if variant.holdout), None)
 
-    def variant(self, name: str) -> Variant | None:
-        return next((variant for variant in self.variants if variant.name == name), None)
-
     def assign(self, visitor_id: str) -> Variant:
         """The visitor's variant: the same answer on every call, replica and restart."""
         point = bucket(self.name, visitor_id) * sum(v.weight for v in self.variants)

@@ -83,7 +83,8 @@ async def experiment_report(redis: Redis, experiment: Experiment) -> dict[str, A
                 "strategy": variant.strategy.value,
                 "holdout": variant.holdout,
                 "totals": asdict(mine),
-                **{name: _estimate(value) for name, value in asdict_shallow(result).items()},
+                # vars(), not asdict(): the Estimates stay objects for _estimate.
+                **{name: _estimate(value) for name, value in vars(result).items()},
                 "uplift": (
                     {name: _estimate(value) for name, value in compared.items()}
                     if compared is not None
@@ -113,11 +114,6 @@ def model_summary(engine: Engine) -> dict[str, Any] | None:
         "selection": manifest.get("selection", {}),
         "metrics": manifest.get("metrics", {}),
     }
-
-
-def asdict_shallow(result: object) -> dict[str, Estimate | None]:
-    """A dataclass's fields without recursing into the Estimates inside it."""
-    return dict(vars(result))
 
 
 def _estimate(value: Estimate | None) -> dict[str, float] | None:

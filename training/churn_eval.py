@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy.stats import spearmanr
 
 from models.churn import DAY, FEATURES, ChurnScorer
 from training.churn import HORIZON, export_churn, fit_churn, replay, rolling_cutoffs, snapshots
@@ -84,16 +85,10 @@ def _value_errors(
         "mae": float(np.abs(predicted - actual).mean()),
         "rmse": float(np.sqrt(((predicted - actual) ** 2).mean())),
         "mae_of_predicting_the_mean": float(np.abs(mean_spend - actual).mean()),
-        "spearman": float(_spearman(predicted, actual)),
+        "spearman": float(spearmanr(predicted, actual).statistic),
         "total_predicted": float(predicted.sum()),
         "total_actual": float(actual.sum()),
     }
-
-
-def _spearman(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(a, b).statistic)
 
 
 def calibration_table(
