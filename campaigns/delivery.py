@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+import orjson
+
 SIGNATURE_HEADER = "X-Encore-Signature"
 
 
@@ -40,3 +42,14 @@ def request_message(method: str, path_and_query: str, body: bytes) -> bytes:
 def retry_delay(attempt: int, base_seconds: float) -> float:
     """Exponential backoff: base, 2x base, 4x base... after the 1st, 2nd, 3rd failure."""
     return base_seconds * 2 ** (attempt - 1)
+
+
+def retry_entry(message: dict[str, str], attempt: int) -> bytes:
+    """How a message waiting for its next attempt is held (a member of the retry set)."""
+    return orjson.dumps({"message": message, "attempt": attempt})
+
+
+def parse_retry_entry(entry: str | bytes) -> tuple[dict[str, str], int]:
+    """The message and the attempt it is waiting for."""
+    waiting = orjson.loads(entry)
+    return waiting["message"], int(waiting["attempt"])

@@ -15,7 +15,13 @@ import httpx
 import orjson
 from redis.asyncio import Redis
 
-from campaigns.delivery import SIGNATURE_HEADER, retry_delay, sign
+from campaigns.delivery import (
+    SIGNATURE_HEADER,
+    parse_retry_entry,
+    retry_delay,
+    retry_entry,
+    sign,
+)
 from state import keys
 from state.groups import ensure_group, take_batch
 
@@ -79,8 +85,8 @@ class WebhookDeliverer:
             # Lease the retry (push its time past the call) rather than removing it, so a
             # crash mid-call leaves it to be tried again, and no other deliverer takes it.
             if await self._lease(keys=[keys.DELIVERY_RETRY], args=[member, now, now + LEASE]):
-                waiting = orjson.loads(member)
-                delivered += await self._attempt(waiting["message"], waiting["attempt"], now)
+                message, attempt = parse_retry_entry(member)
+                delivered += await self._attempt(message, attempt, now)
                 await self._redis.zrem(keys.DELIVERY_RETRY, member)
         return delivered
 
@@ -100,7 +106,7 @@ class WebhookDeliverer:
             dead: dict[Any, Any] = {**message, "attempts": str(attempt), "error": error}
             await self._redis.xadd(keys.DELIVERY_DEAD, dead)
             return 0
-        retry = orjson.dumps({"message": message, "attempt": attempt + 1})
+        retry = retry_entry(message, attempt + 1)
         await self._redis.zadd(
             keys.DELIVERY_RETRY, {retry: now + retry_delay(attempt, self._backoff)}
         )

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from campaigns.delivery import parse_retry_entry
 from campaigns.experiments import PLACEMENTS
 from state import keys
 from state.streams import stream_entries
@@ -174,7 +175,7 @@ async def _leave_shared_sets(redis: Redis, persons: Iterable[str]) -> None:
 
 async def _drop_retries(redis: Redis, persons: set[str]) -> None:
     waiting = [str(m) for m in await redis.zrange(keys.DELIVERY_RETRY, 0, -1)]
-    mine = [m for m in waiting if orjson.loads(m)["message"].get("recipient") in persons]
+    mine = [m for m in waiting if parse_retry_entry(m)[0].get("recipient") in persons]
     if mine:
         await redis.zrem(keys.DELIVERY_RETRY, *mine)
 
