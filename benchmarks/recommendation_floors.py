@@ -20,15 +20,12 @@ import re
 import statistics
 import subprocess
 import sys
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import httpx
-
 from models.bundle import newest_bundle_path
 from models.events import Event
-from server.inprocess import free_port
+from server.inprocess import free_port, wait_until_answering
 from settings import Settings
 from state.connection import connect
 from state.ingest import EventStore
@@ -91,18 +88,6 @@ async def seed_visitor(redis_url: str, catalog: Path) -> None:
     ]
     await EventStore(redis, Settings()).ingest(views)
     await redis.aclose()
-
-
-def wait_ready(url: str, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, headers={"X-API-Key": PUBLIC_KEY}, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
@@ -216,7 +201,7 @@ def main() -> None:
                 )
                 stack.callback(process.wait, 10)
                 stack.callback(process.terminate)
-                wait_ready(urls[name])
+                wait_until_answering(urls[name], {"X-API-Key": PUBLIC_KEY})
             for name in commands:  # warm up
                 wrk(urls[name], 2, args.connections)
             for _ in range(args.runs):

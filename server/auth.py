@@ -1,6 +1,8 @@
-"""API keys: a public key for storefront JavaScript, a secret key for everything.
+"""Who is calling: API keys, rate limits, signed requests and customer tokens.
 
-Missing or unknown key: 401. A public key on a secret route: 403.
+A public key is for storefront JavaScript, a secret key for everything. Missing or
+unknown key: 401. A public key on a secret route: 403. A browser that names a customer
+must prove it with the customer's token.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from fastapi.security import APIKeyHeader, APIKeyQuery
 from redis.exceptions import RedisError
 
 from campaigns.delivery import SIGNATURE_HEADER, request_message, verify
+from models.events import Event
 from server.circuit import RedisUnavailable
 from server.errors import ApiError
 from settings import Settings
@@ -197,3 +200,25 @@ async def _check_signature(request: Request, secret: str, tolerance: int) -> Non
 
 PublicKey = Annotated[Role, Depends(caller_role)]
 SecretKey = Annotated[Role, Depends(secret_role)]
+
+
+def customer_token(secret: str, customer_id: str) -> str:
+    """What the store's server hands the page at sign-in for the widget to send."""
+    return hmac.new(secret.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
+
+
+def check_customer_token(index: int, event: Event, secret: str | None) -> None:
+    """A browser (public key) may name a customer only with that customer's token."""
+    if event.customer_id is None:
+        return
+    given = (event.customer_token or "").encode()
+    if secret is None or not hmac.compare_digest(
+        customer_token(secret, event.customer_id).encode(), given
+    ):
+        raise ApiError(
+            403,
+            "customer_not_proven",
+            f"event {index}: customer_id from a public key needs a valid customer_token "
+            "(made by the store's server with CUSTOMER_TOKEN_SECRET)",
+            index=index,
+        )

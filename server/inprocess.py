@@ -1,7 +1,8 @@
 """Serving the app from a background thread of this process, on a loopback port.
 
 For callers that need a real HTTP server next to them rather than an ASGI test client:
-a browser, concurrent senders, a benchmark that kills Redis under the server.
+a browser, concurrent senders, a benchmark that kills Redis under the server. Also how
+to wait for a server started as another process.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -40,3 +42,18 @@ def serving(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def wait_until_answering(
+    url: str, headers: dict[str, str] | None = None, seconds: float = 120
+) -> None:
+    """Block until `url` answers 200: a server started in another process is up."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, headers=headers, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not come up")

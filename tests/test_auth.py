@@ -17,8 +17,7 @@ from fastapi.testclient import TestClient
 
 from campaigns.delivery import SIGNATURE_HEADER, request_message, sign
 from server.app import create_app
-from server.auth import ApiKeys, secret_role
-from server.routes.events import customer_token
+from server.auth import ApiKeys, customer_token, secret_role
 from settings import Settings
 from state import keys
 from tests.conftest import PUBLIC, SECRET

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +15,7 @@ from starlette.responses import Response
 from campaigns.attribution import Vocabulary
 from campaigns.config import Campaigns
 from models.events import Event
-from server.auth import PublicKey, Role
+from server.auth import PublicKey, Role, check_customer_token
 from server.errors import ApiError, describe_validation_errors
 from server.metrics import EVENTS
 from server.responses import JSONResponse
@@ -62,7 +60,7 @@ async def post_events(request: Request, role: PublicKey) -> Response:
     events = [_validate(index, row) for index, row in enumerate(raw)]
     if role is Role.PUBLIC:
         for index, event in enumerate(events):
-            _check_customer_token(index, event, settings.customer_token_secret)
+            check_customer_token(index, event, settings.customer_token_secret)
     now = datetime.now(UTC)
     result = await request.app.state.event_store.ingest(events, now)
     campaigns = request.app.state.campaigns.current
@@ -130,24 +128,3 @@ def vocabulary(campaigns: Campaigns, models: frozenset[str]) -> Vocabulary:
     """What attribution may count: the configured variants and offers, served models."""
     variants = frozenset(f"{e.name}/{v.name}" for e in campaigns.experiments for v in e.variants)
     return Vocabulary(models, variants, frozenset(o.id for o in campaigns.offers))
-
-
-def customer_token(secret: str, customer_id: str) -> str:
-    """What the store's server hands the page at sign-in for the widget to send."""
-    return hmac.new(secret.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
-
-
-def _check_customer_token(index: int, event: Event, secret: str | None) -> None:
-    if event.customer_id is None:
-        return
-    given = (event.customer_token or "").encode()
-    if secret is None or not hmac.compare_digest(
-        customer_token(secret, event.customer_id).encode(), given
-    ):
-        raise ApiError(
-            403,
-            "customer_not_proven",
-            f"event {index}: customer_id from a public key needs a valid customer_token "
-            "(made by the store's server with CUSTOMER_TOKEN_SECRET)",
-            index=index,
-        )
