@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 
 from settings import Settings
+from state.cluster import CLUSTER_SCHEME
 
 EMBEDDED_CONFIG = {
     # Every acknowledged write goes to the append-only file, fsynced each second: a
@@ -25,7 +28,10 @@ def connect(url: str, max_connections: int = 64, wait_seconds: float = 5.0) -> R
 
     The pool blocks (up to `wait_seconds`) when all connections are busy instead of
     failing, so a burst of concurrent requests queues rather than erroring.
+    A `redis+cluster://` URL gives a Redis Cluster client instead.
     """
+    if url.startswith(CLUSTER_SCHEME) or url.startswith("rediss+cluster://"):
+        return connect_cluster(url.replace("+cluster", "", 1), max_connections)
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -37,6 +43,22 @@ def connect(url: str, max_connections: int = 64, wait_seconds: float = 5.0) -> R
         socket_timeout=5.0,
     )
     return Redis(connection_pool=pool)
+
+
+def connect_cluster(url: str, max_connections: int) -> Redis:
+    """A Redis Cluster client, typed as the plain client whose commands it shares.
+
+    Every script and multi-key command Encore sends stays within one hash slot (see
+    state/keys.py), and the suite runs the API against a real cluster to hold it to that.
+    """
+    cluster = RedisCluster.from_url(
+        url,
+        decode_responses=True,
+        max_connections=max_connections,
+        socket_connect_timeout=1.0,
+        socket_timeout=5.0,
+    )
+    return cast(Redis, cluster)
 
 
 class EmbeddedRedis:

@@ -2,8 +2,10 @@
 
 A person is a visitor (`v:<visitor_id>`) or, once known, a customer (`c:<customer_id>`).
 All keys of one person share the hash tag `{<person>}` so that they live on one Redis
-Cluster slot and one person's update can be a single atomic script. Identifiers may not
-contain braces (see `models.events`), so an id can never break out of its tag.
+Cluster slot and one person's update can be a single atomic script. Everything shared
+between persons (the stream, segment sets, retention, offers) is written by separate,
+single-slot commands: no script or transaction ever spans two slots (state/slots.py).
+Identifiers may not contain braces (see `models.events`), so an id can never break out of its tag.
 """
 
 from __future__ import annotations
@@ -35,12 +37,13 @@ PERSON_TEMPLATES: dict[str, str] = {
     "journeys": PREFIX + ":{%s}:journeys",  # set: the person's pending journey steps
     "messages": PREFIX + ":{%s}:messages",  # zset: marketing messages sent, by time
     "touches": PREFIX + ":{%s}:touches",  # list, newest first: clicks that may earn credit
+    # zset: event id -> when it arrived, trimmed to the dedup window. A retry of an event
+    # resolves to the same person (or the customer it merged into, which takes the ids).
+    "seen": PREFIX + ":{%s}:seen",
+    "unlogged": PREFIX + ":{%s}:unlogged",  # set: event ids applied, not yet on the stream
 }
 # visitor id -> the customer id it was linked to (in the visitor's own slot).
 LINK_TEMPLATE = PREFIX + ":{v:%s}:customer"
-# event id -> 1 for a while after it was accepted: idempotency. Event ids are global, as
-# the contract has them: a retry of any caller's event is recognised whoever sends it.
-DEDUP_TEMPLATE = PREFIX + ":seen:{%s}"
 
 
 VISITOR_PERSON = "v:%s"

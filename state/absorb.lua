@@ -1,0 +1,68 @@
+-- Fold an anonymous visitor's state (read from the visitor's slot by the caller) into the
+-- customer it turned out to be. Every key here is in the customer's slot.
+-- Idempotent: the visitor joining the customer's visitor set is the guard, so a merge
+-- retried after a failure folds nothing twice.
+-- KEYS[1]: the customer's profile key. ARGV[1]: JSON {templates, visitor, person,
+-- recent_cap, touches_cap, state: {kind: value}} where hashes and zsets are flat lists.
+-- Returns {folded (0/1), the customer's ledger before the fold as a flat list}.
+local p = cjson.decode(ARGV[1])
+local T = p.templates
+local to, s = p.person, p.state
+
+local function key(kind) return string.format(T[kind], to) end
+
+local function keep_max(k, field, value)
+  local current = tonumber(redis.call('HGET', k, field))
+  if not current or value > current then redis.call('HSET', k, field, value) return true end
+  return false
+end
+
+local function keep_min(k, field, value)
+  local current = tonumber(redis.call('HGET', k, field))
+  if not current or value < current then redis.call('HSET', k, field, value) end
+end
+
+-- An interaction entry is "type\titem\tts"; its time is the last field.
+local function entry_time(entry) return tonumber(string.match(entry, '\t([^\t]*)$')) or 0 end
+
+-- Both lists are newest first; keep the newest `cap` of the two, newest first.
+local function merge_list(kind, incoming, cap)
+  if #incoming == 0 then return end
+  local merged = redis.call('LRANGE', key(kind), 0, -1)
+  for _, entry in ipairs(incoming) do table.insert(merged, entry) end
+  table.sort(merged, function(a, b) return entry_time(a) > entry_time(b) end)
+  redis.call('DEL', key(kind))
+  for i = 1, math.min(#merged, cap) do redis.call('RPUSH', key(kind), merged[i]) end
+end
+
+local ledger = redis.call('HGETALL', key('orders'))
+if redis.call('SADD', key('visitors'), p.visitor) == 0 then return {0, ledger} end
+
+merge_list('recent', s.recent, p.recent_cap)
+merge_list('touches', s.touches, p.touches_cap)
+for i = 1, #s.cart, 2 do redis.call('HINCRBY', key('cart'), s.cart[i], s.cart[i + 1]) end
+for _, kind in ipairs({'wishlist', 'purchased', 'redeemed'}) do
+  for _, member in ipairs(s[kind]) do redis.call('SADD', key(kind), member) end
+end
+-- An order both sides recorded counts once: orders are keyed by order id.
+for i = 1, #s.orders, 2 do redis.call('HSETNX', key('orders'), s.orders[i], s.orders[i + 1]) end
+for i = 1, #s.counts, 2 do redis.call('HINCRBY', key('counts'), s.counts[i], s.counts[i + 1]) end
+-- A retry of one of the visitor's events is still recognised once it names the customer.
+for i = 1, #s.seen, 2 do redis.call('ZADD', key('seen'), 'NX', s.seen[i + 1], s.seen[i]) end
+
+local old = {}
+for i = 1, #s.profile, 2 do old[s.profile[i]] = s.profile[i + 1] end
+local target = key('profile')
+for field, value in pairs(old) do
+  if field == 'events' or field == 'referrals' then redis.call('HINCRBY', target, field, value)
+  elseif field == 'first_seen' then keep_min(target, field, tonumber(value))
+  elseif field == 'last_seen' or string.sub(field, 1, 5) == 'last:' then
+    keep_max(target, field, tonumber(value))
+  elseif field == 'last_order_at' then
+    if keep_max(target, field, tonumber(value)) and old.last_order_id then
+      redis.call('HSET', target, 'last_order_id', old.last_order_id)
+    end
+  elseif field ~= 'last_order_id' then redis.call('HSETNX', target, field, value)
+  end
+end
+return {1, ledger}
