@@ -1,8 +1,9 @@
 """Reading a visitor's live state: the history ranking needs and the full profile.
 
-One script call per read, whoever the visitor is: it resolves the visitor -> customer
-link and reads the person's keys server-side, so a request pays one round trip and one
-command, not two round trips of a dozen commands each.
+An anonymous visitor costs one round trip: a pipeline holding the read script (which
+checks the visitor's customer link and reads its keys server-side) and the plain reads
+that came with it. A visitor linked to a customer costs a second one, for the customer's
+keys in the customer's hash slot.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from campaigns.person import Order, PersonRecord
 from models.history import VisitorHistory
@@ -45,8 +47,9 @@ class PersonReader:
     """Reads persons with the read script; one instance per Redis client."""
 
     def __init__(self, redis: Redis) -> None:
+        self._redis = redis
         self._script = redis.register_script(_SCRIPT)
-        self._arguments: dict[tuple[Any, ...], bytes] = {}
+        self._arguments: dict[tuple[str, ...], bytes] = {}
 
     async def read(
         self,
@@ -60,32 +63,60 @@ class PersonReader:
         `extra_gets` are plain keys read in the same call (the catalog revision);
         `fields` are (hash key, field template...) where "%s" in a field is the person.
         """
-        arguments = self._arguments.get((kinds, extra_gets, fields))
+        arguments = self._arguments.get(kinds)
         if arguments is None:
             arguments = orjson.dumps(
                 {
                     "templates": {kind: keys.PERSON_TEMPLATES[kind] for kind in kinds},
-                    "visitor_person": keys.VISITOR_PERSON,
-                    "customer_person": keys.CUSTOMER_PERSON,
                     "kinds": [[kind, READERS[kind]] for kind in kinds],
-                    "extras": list(extra_gets),
-                    "fields": [list(spec) for spec in fields],
                 }
             )
-            self._arguments[(kinds, extra_gets, fields)] = arguments
-        person, replies, extras, field_replies = await self._script(
-            keys=[keys.link_key(visitor_id)], args=[visitor_id, arguments]
+            self._arguments[kinds] = arguments
+        person = keys.visitor_person(visitor_id)
+        replies = await self._pipeline(
+            keys.link_key(visitor_id), person, "visitor", arguments, extra_gets, fields
         )
-        values = {
-            kind: _pairs(reply) if READERS[kind] == "hash" else reply
-            for kind, reply in zip(kinds, replies, strict=True)
-        }
+        linked, values = replies[0]
+        extras = replies[1 : 1 + len(extra_gets)]
+        if linked:
+            person = keys.customer_person(linked)
+            replies = await self._pipeline(
+                keys.person_key("profile", person), person, "person", arguments, (), fields
+            )
+            values = replies[0][1]
         return PersonState(
             person,
-            values,
+            {
+                kind: _pairs(reply) if READERS[kind] == "hash" else reply
+                for kind, reply in zip(kinds, values, strict=True)
+            },
             tuple(extra or None for extra in extras),
-            tuple(tuple(value or None for value in reply) for reply in field_replies),
+            tuple(
+                tuple(v or None for v in reply) for reply in replies[len(replies) - len(fields) :]
+            ),
         )
+
+    async def _pipeline(
+        self,
+        slot_key: str,
+        person: str,
+        mode: str,
+        arguments: bytes,
+        extra_gets: tuple[str, ...],
+        fields: tuple[tuple[str, ...], ...],
+    ) -> list[Any]:
+        """The read script, the extra GETs and the field reads, in one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.evalsha(self._script.sha, 1, slot_key, person, mode, arguments)
+        for key in extra_gets:
+            pipe.get(key)
+        for hash_key, *templates in fields:
+            pipe.hmget(hash_key, [_naming(template, person) for template in templates])
+        try:
+            return list(await pipe.execute())
+        except NoScriptError:  # a restarted or new node: load the script everywhere, retry
+            await self._redis.script_load(self._script.script)
+            return await self._pipeline(slot_key, person, mode, arguments, extra_gets, fields)
 
 
 def history_from(values: dict[str, Any]) -> VisitorHistory:
@@ -122,6 +153,11 @@ async def read_record(
         segments=frozenset(values["segments"]),
     )
     return record, counts
+
+
+def _naming(template: str, person: str) -> str:
+    """A field name, with the person in it where the template has a place for one."""
+    return template % person if "%s" in template else template
 
 
 def _pairs(flat: list[str]) -> dict[str, str]:
