@@ -1,4 +1,6 @@
-"""Journey steps in Redis: scheduled by due time, cancelled by journey, emitted once."""
+"""Journey steps in Redis: scheduled by due time, cancelled by journey, emitted once.
+
+The schedule and the outbox are shared; a step's claim is made in its person's slot."""
 
 from __future__ import annotations
 
@@ -6,13 +8,15 @@ import hashlib
 from importlib import resources
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 
 from campaigns.journeys import Step
 from state import keys
 
-_EMIT = resources.files("state").joinpath("emit.lua").read_text()
+_CLAIM = resources.files("state").joinpath("emit.lua").read_text()
 SENT_TTL_SECONDS = 30 * 24 * 3600
+CLAIM_KINDS = ("sent", "sending", "messages")
 
 
 def message_id(step: Step) -> str:
@@ -23,7 +27,7 @@ def message_id(step: Step) -> str:
 class JourneyStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._emit = redis.register_script(_EMIT)
+        self._claim = redis.register_script(_CLAIM)
 
     async def schedule(self, steps: tuple[Step, ...]) -> None:
         """Idempotent: scheduling the same step again changes nothing."""
@@ -71,20 +75,25 @@ class JourneyStore:
         """Append the step's message to the outbox unless it was emitted before or the
         person's weekly cap (0: none) is reached; either way the step is done."""
         identity = message_id(step)
-        flat: list[Any] = ["message_id", identity]
-        for name, value in fields.items():
-            flat += [name, value]
-        emitted = await self._emit(
-            keys=[
-                keys.sent_key(identity),
-                keys.OUTBOX_STREAM,
-                keys.JOURNEY_DUE,
-                keys.person_key("journeys", step.person),
-                keys.person_key("messages", step.person),
-            ],
-            args=[step.member, SENT_TTL_SECONDS, now, weekly_cap, identity, *flat],
-        )
-        return int(emitted) == 1
+        claim = {
+            "member": step.member,
+            "id": identity,
+            "now": now,
+            "cap": weekly_cap,
+            "sent_ttl": SENT_TTL_SECONDS,
+            "keys": {kind: keys.person_key(kind, step.person) for kind in CLAIM_KINDS},
+        }
+        pending = keys.person_key("journeys", step.person)
+        outcome = int(await self._claim(keys=[pending], args=[orjson.dumps(claim)]))
+        if outcome == 1:
+            message: dict[Any, Any] = {"message_id": identity, **fields}
+            await self._redis.xadd(keys.OUTBOX_STREAM, message)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zrem(keys.JOURNEY_DUE, step.member)
+        pipe.srem(pending, step.member)
+        pipe.srem(keys.person_key("sending", step.person), identity)
+        await pipe.execute()
+        return outcome == 1
 
     async def postpone(self, step: Step, until: float) -> None:
         await self._redis.zadd(keys.JOURNEY_DUE, {step.member: until})

@@ -41,6 +41,8 @@ PERSON_TEMPLATES: dict[str, str] = {
     # resolves to the same person (or the customer it merged into, which takes the ids).
     "seen": PREFIX + ":{%s}:seen",
     "unlogged": PREFIX + ":{%s}:unlogged",  # set: event ids applied, not yet on the stream
+    "sent": PREFIX + ":{%s}:sent",  # zset: journey message id -> when it was claimed (30 days)
+    "sending": PREFIX + ":{%s}:sending",  # set: message ids claimed, not yet in the outbox
 }
 # visitor id -> the customer id it was linked to (in the visitor's own slot).
 LINK_TEMPLATE = PREFIX + ":{v:%s}:customer"
@@ -99,10 +101,9 @@ OFFER_STAT_FIELDS: dict[str, str] = {
 
 
 # Journeys: steps waiting for their time (member -> due), each person's pending steps,
-# the outbox the store's messaging service reads, and message ids already emitted.
+# and the outbox the store's messaging service reads.
 JOURNEY_DUE = f"{PREFIX}:journeys:due"
 OUTBOX_STREAM = f"{PREFIX}:outbox"
-SENT_TEMPLATE = PREFIX + ":sent:{%s}"
 JOURNEY_GROUP = "journeys"
 DELIVERY_GROUP = "delivery"
 DELIVERY_RETRY = f"{PREFIX}:delivery:retry"  # zset: JSON message -> when to try again
@@ -117,10 +118,6 @@ def send_key(send_id: str, placement: str, visitor_id: str) -> str:
     return SEND_TEMPLATE % (send_id, placement, visitor_id)
 
 
-def sent_key(message_id: str) -> str:
-    return SENT_TEMPLATE % message_id
-
-
 def segment_key(name: str) -> str:
     return SEGMENT_TEMPLATE % name
 
@@ -130,11 +127,10 @@ def offer_key(kind: str, offer_id: str) -> str:
 
 
 # Retention: who bought in a month, who bought for the first time, and the month's
-# order count and revenue. One hash tag, so a month's union is one command on a Cluster.
+# order count and revenue. One hash tag, so a union of months is one script on a Cluster.
 BUYERS_TEMPLATE = PREFIX + ":{retention}:buyers:%s"  # set of persons, per "YYYY-MM"
 NEW_BUYERS_TEMPLATE = PREFIX + ":{retention}:new:%s"  # set of first-time buyers
 MONTH_TOTALS_TEMPLATE = PREFIX + ":{retention}:totals:%s"  # hash: orders, revenue
-RETENTION_SCRATCH = PREFIX + ":{retention}:scratch:%s"  # a union being counted
 
 
 def buyers_key(month: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,29 +14,38 @@ from campaigns.retention import MonthReport, month_report, windows_for
 from state import keys
 
 LTV_SAMPLE = 200
+# The size of each union of buyer sets, counted in Redis (all in the {retention} slot).
+# KEYS: the sets of every window in turn; ARGV: how many sets each window has.
+_UNION_SIZES = """
+local sizes, at = {}, 1
+for i = 1, #ARGV do
+  local n = tonumber(ARGV[i])
+  sizes[i] = n > 0 and #redis.call('SUNION', unpack(KEYS, at, at + n - 1)) or 0
+  at = at + n
+end
+return sizes
+"""
 
 
 async def retention_months(
     redis: Redis, months: Sequence[str], active_months: int
 ) -> list[MonthReport]:
-    """B, E and N for each month, counted from the monthly buyer sets in one call.
+    """B, E and N for each month, counted from the monthly buyer sets.
 
     A month's B is the month before's E, so each window's union is counted once: the
     first month's start window, then every month's end window.
     """
     windows = [windows_for(month, active_months) for month in months]
-    pipe = redis.pipeline(transaction=True)
-    scratch = keys.RETENTION_SCRATCH % uuid.uuid4().hex
-    for window in [windows[0].start, *(w.end for w in windows)]:
-        pipe.sunionstore(scratch, [keys.buyers_key(m) for m in window])
-        pipe.delete(scratch)
+    unions = [windows[0].start, *(w.end for w in windows)]
+    names = [keys.buyers_key(m) for window in unions for m in window]
+    counted = redis.register_script(_UNION_SIZES)
+    active = [int(n) for n in await counted(keys=names, args=[len(w) for w in unions])]
+    pipe = redis.pipeline(transaction=False)
     for month in months:
         pipe.scard(keys.new_buyers_key(month))
         pipe.scard(keys.buyers_key(month))
         pipe.hmget(keys.month_totals_key(month), ["orders", "revenue"])
-    answers = await pipe.execute()
-    active = [int(n) for n in answers[0 : 2 * (len(months) + 1) : 2]]
-    rest = iter(answers[2 * (len(months) + 1) :])
+    rest = iter(await pipe.execute())
     reports = []
     for n, month in enumerate(months):
         new, buyers, (orders, revenue) = next(rest), next(rest), next(rest)

@@ -48,11 +48,7 @@ class Redemptions:
     ) -> str:
         """redeemed, duplicate, order_used, limit_reached, budget_exhausted,
         insufficient_points or not_eligible; only "redeemed" changed anything."""
-        names = [
-            keys.offer_key("orders", offer_id),
-            keys.offer_key("stats", offer_id),
-            keys.person_key("redeemed", person),
-        ]
+        names = [keys.offer_key("orders", offer_id), keys.offer_key("stats", offer_id)]
         args: list[str | int] = [
             order_id,
             person,
@@ -60,13 +56,17 @@ class Redemptions:
             terms.budget,
             terms.points,
             terms.points_earned,
-            offer_id,
             "retry" if terms.retry_only else "redeem",
             terms.period,
             "lifetime" if terms.lifetime_cap else "period",
             *(keys.OFFER_STAT_FIELDS[name] % person for name in ("count", "points", "period")),
         ]
-        return str(await self._script(keys=names, args=args))
+        outcome = str(await self._script(keys=names, args=args))
+        if outcome in ("redeemed", "duplicate"):
+            # In the person's own slot, so that a visitor -> customer merge can carry the
+            # counts; a duplicate repairs a mark that a failure here left unwritten.
+            await self._redis.sadd(keys.person_key("redeemed", person), offer_id)
+        return outcome
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 -- Redeem an offer for an order, atomically: at most once per order, at most `limit`
 -- times per person (0: no cap), at most `budget` times in all (0: no budget), and for
 -- loyalty rewards never spending more points than were earned.
--- KEYS: orders hash (order -> person), stats hash (total and per-person fields),
---       the person's redeemed-offers set (so a visitor -> customer merge can carry counts).
--- ARGV: order id, person, limit, budget, points to spend, points earned, offer id,
+-- KEYS: orders hash (order -> person), stats hash (total and per-person fields), both in
+--       the offer's slot (the caller notes the offer in the person's redeemed set).
+-- ARGV: order id, person, limit, budget, points to spend, points earned,
 --       mode ("redeem", or "retry": only an exact repeat of an earlier redemption),
 --       period, cap scope ("period": the limit counts within the period; "lifetime"),
 --       and the person's stats field names: count, points, period (see state/keys.py).
@@ -15,9 +15,9 @@ if owner then
   if owner == person then return 'duplicate' end
   return 'order_used'
 end
-if ARGV[8] == 'retry' then return 'not_eligible' end
-local period, scope = ARGV[9], ARGV[10]
-local count_field, points_field, period_field = ARGV[11], ARGV[12], ARGV[13]
+if ARGV[7] == 'retry' then return 'not_eligible' end
+local period, scope = ARGV[8], ARGV[9]
+local count_field, points_field, period_field = ARGV[10], ARGV[11], ARGV[12]
 local last = redis.call('HGET', KEYS[2], period_field) or ''
 local last_period, last_count = string.match(last, '^(.*)|(%d+)$')
 local in_period = (last_period == period) and tonumber(last_count) or 0
@@ -35,5 +35,4 @@ redis.call('HINCRBY', KEYS[2], 'total', 1)
 redis.call('HINCRBY', KEYS[2], count_field, 1)
 redis.call('HSET', KEYS[2], period_field, period .. '|' .. (in_period + 1))
 if points > 0 then redis.call('HINCRBY', KEYS[2], points_field, points) end
-redis.call('SADD', KEYS[3], ARGV[7])
 return 'redeemed'
