@@ -36,7 +36,7 @@ from server.routes import (
 )
 from server.schemas import ERROR_RESPONSES, ErrorBody, EventsBatch
 from settings import DEVELOPMENT_SECRET, Settings, get_settings
-from state.connection import connect
+from state.connection import open_client
 from state.ingest import EventStore
 from state.outcomes import OutcomeRecorder
 from state.ratelimit import RateLimiter
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         campaigns = CampaignStore(settings.campaigns_file, settings.campaigns_poll_seconds)
         campaigns.load_initial()
         app.state.campaigns = campaigns
-        redis = connect(settings.redis_url, settings.redis_max_connections)
+        redis = await open_client(settings.redis_url, settings.redis_max_connections)
         engine = Engine.from_settings(redis, settings)
         await engine.start()
         app.state.redis = redis

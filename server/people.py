@@ -6,7 +6,6 @@ only what must be counted (segment membership, redemptions).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from redis.asyncio import Redis
@@ -17,10 +16,9 @@ from campaigns.offers import Eligible, offer_code
 from server.campaign_store import CampaignStore
 from server.engine import Engine
 from server.errors import ApiError
+from server.fanout import map_bounded
 from state.offers import RedeemTerms
 from state.people import PeopleStore, Person
-
-REFRESH_CONCURRENCY = 32  # well under the Redis pool, leaving room for other requests
 
 
 class PeopleService:
@@ -43,10 +41,7 @@ class PeopleService:
         """After events: recompute the segments of every person they touched."""
         if not self._campaigns.current.segments:
             return
-        pending = sorted(visitor_ids)
-        for start in range(0, len(pending), REFRESH_CONCURRENCY):
-            chunk = pending[start : start + REFRESH_CONCURRENCY]
-            await asyncio.gather(*(self.evaluate(v, with_offers=False) for v in chunk))
+        await map_bounded(lambda v: self.evaluate(v, with_offers=False), sorted(visitor_ids))
 
     def profile(self, person: Person) -> dict[str, Any]:
         record, facts = person.record, person.facts

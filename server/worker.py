@@ -45,7 +45,7 @@ from server.recommending import RecommendationService
 from server.schemas import Placement, RecommendationQuery
 from settings import Settings, get_settings
 from state import keys
-from state.connection import connect
+from state.connection import open_client
 from state.groups import ensure_group, take_batch
 from state.journeys import JourneyStore
 from state.people import ChurnModel, PeopleStore, no_churn_model
@@ -226,7 +226,7 @@ def main() -> None:
     consumer = f"{socket.gethostname()}-{os.getpid()}"
 
     async def serve() -> None:
-        redis = connect(url)
+        redis = await open_client(url)
         campaigns.start()
         deliverer = None
         if settings.webhook_url:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
 
 from settings import Settings
 from state.cluster import CLUSTER_SCHEME
@@ -21,6 +23,7 @@ EMBEDDED_CONFIG = {
 # What the README documents for production: fsync before every reply, so no event that
 # was acknowledged is lost even if the Redis process is killed outright.
 PRODUCTION_PERSISTENCE = {**EMBEDDED_CONFIG, "appendfsync": "always"}
+CLUSTER_MIN_CONNECTIONS = 1024
 
 
 def connect(url: str, max_connections: int = 64, wait_seconds: float = 5.0) -> Redis:
@@ -54,11 +57,24 @@ def connect_cluster(url: str, max_connections: int) -> Redis:
     cluster = RedisCluster.from_url(
         url,
         decode_responses=True,
-        max_connections=max_connections,
+        # The cluster client has no blocking pool: past its limit a command fails rather
+        # than waits, so each node gets room for a burst well beyond the standalone pool.
+        max_connections=max(max_connections, CLUSTER_MIN_CONNECTIONS),
         socket_connect_timeout=1.0,
         socket_timeout=5.0,
     )
     return cast(Redis, cluster)
+
+
+async def open_client(url: str, max_connections: int = 64) -> Redis:
+    """`connect`, and for a cluster learn the slot map before the first command: redis-py's
+    cluster client races itself when its first commands arrive all at once. A cluster
+    that is down now is learnt later, on first use, as a single server would be."""
+    redis = connect(url, max_connections)
+    if isinstance(redis, RedisCluster):
+        with contextlib.suppress(RedisError, OSError):
+            await redis.initialize()
+    return redis
 
 
 class EmbeddedRedis:

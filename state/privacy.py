@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from campaigns.delivery import parse_retry_entry
 from campaigns.experiments import PLACEMENTS
 from state import keys
+from state.identity import read_links
 from state.streams import stream_entries
 
 STREAMS = (keys.EVENTS_STREAM, keys.OUTBOX_STREAM, keys.DELIVERY_DEAD)
@@ -55,8 +56,8 @@ async def footprint(redis: Redis, visitor_id: str) -> Footprint:
         map(str, await redis.smembers(keys.person_key("visitors", keys.customer_person(customer))))
     )
     # Only visitors still linked here: one that signed in as someone else since is theirs.
-    links = await redis.mget([keys.link_key(v) for v in listed]) if listed else []
-    linked = {v for v, now in zip(listed, links, strict=True) if now == customer}
+    links = await read_links(redis, listed)
+    linked = {v for v in listed if links[v] == customer}
     return Footprint(frozenset({visitor_id, *linked}), frozenset({customer}))
 
 
@@ -148,12 +149,17 @@ async def _referrers(redis: Redis, persons: Iterable[str]) -> set[str]:
 
 async def _leave_shared_sets(redis: Redis, persons: Iterable[str]) -> None:
     """Segments, the sweep set, the journey schedule, offer redemptions, buyer months."""
+    persons = set(persons)
     months = [str(k) async for k in redis.scan_iter(match=keys.BUYERS_TEMPLATE % "*")]
     months += [str(k) async for k in redis.scan_iter(match=keys.NEW_BUYERS_TEMPLATE % "*")]
+    offers: set[str] = set()
     for person in persons:
         segments = await redis.smembers(keys.person_key("segments", person))
         pending = await redis.smembers(keys.person_key("journeys", person))
-        redeemed = await redis.smembers(keys.person_key("redeemed", person))
+        redeemed = {
+            str(offer) for offer in await redis.smembers(keys.person_key("redeemed", person))
+        }
+        offers |= redeemed
         pipe = redis.pipeline(transaction=False)
         for name in segments:
             pipe.srem(keys.segment_key(str(name)), person)
@@ -163,14 +169,16 @@ async def _leave_shared_sets(redis: Redis, persons: Iterable[str]) -> None:
         for month in months:
             pipe.srem(month, person)
         for offer in redeemed:
-            stats = keys.offer_key("stats", str(offer))
+            stats = keys.offer_key("stats", offer)
             pipe.hdel(stats, *(f % person for n, f in PERSON_STAT_FIELDS))
         await pipe.execute()
-        for offer in redeemed:
-            orders_key = keys.offer_key("orders", str(offer))
-            mine = [k async for k, v in redis.hscan_iter(orders_key) if v == person]
-            if mine:
-                await redis.hdel(orders_key, *mine)
+    # A redemption made as a visitor is filed under the visitor, though the offer has
+    # moved to its customer's set since: any of the persons may own an order entry.
+    for offer in offers:
+        orders_key = keys.offer_key("orders", offer)
+        mine = [k async for k, v in redis.hscan_iter(orders_key) if v in persons]
+        if mine:
+            await redis.hdel(orders_key, *mine)
 
 
 async def _drop_retries(redis: Redis, persons: set[str]) -> None:

@@ -78,11 +78,13 @@ class RateLimiter:
         empty = [(bucket, limit) for bucket, limit in buckets if self._leases.get(bucket, 0) < 1]
         waits = []
         if empty:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for bucket, limit in empty:
-                    args = [limit.rate, limit.burst, limit.lease]
-                    await self._script(keys=[bucket], args=args, client=pipe)
-                answers = await pipe.execute()
+            # Side by side rather than pipelined: each bucket is its own hash slot.
+            answers = await asyncio.gather(
+                *(
+                    self._script(keys=[bucket], args=[limit.rate, limit.burst, limit.lease])
+                    for bucket, limit in empty
+                )
+            )
             if len(self._leases) > MAX_LEASES:
                 self._leases.clear()
                 self._refused.clear()

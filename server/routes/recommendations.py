@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -10,6 +9,7 @@ from starlette.responses import Response
 
 from models.recommend import Filters
 from server.auth import PublicKey, SecretKey
+from server.fanout import map_bounded
 from server.recommending import respond
 from server.responses import JSONResponse
 from server.schemas import (
@@ -44,8 +44,8 @@ async def recommendations(
 async def batch(request: Request, body: BatchRequest, _: SecretKey) -> Response:
     service = request.app.state.recommendations
     if not body.distinct:
-        results = await asyncio.gather(*(service.answer(query) for query in body.requests))
-        return JSONResponse({"results": list(results)})
+        results = await map_bounded(service.answer, body.requests)
+        return JSONResponse({"results": results})
     # One page's widgets: each later placement excludes what earlier ones showed.
     shown: dict[str | None, list[str]] = {}
     answers = []
