@@ -30,7 +30,6 @@ end
 local function seen(op, person)
   if not op.event_id then return nil end
   local ids = key('seen', person)
-  redis.call('ZREMRANGEBYSCORE', ids, '-inf', p.now - p.dedup_ttl)
   if redis.call('ZSCORE', ids, op.event_id) then
     if redis.call('SISMEMBER', key('unlogged', person), op.event_id) == 1 then return 'relog' end
     return 'dup'
@@ -108,6 +107,7 @@ end
 local out = {}
 for _, group in ipairs(p.groups) do
   local person, ops = group[1], group[2]
+  redis.call('ZREMRANGEBYSCORE', key('seen', person), '-inf', p.now - p.dedup_ttl)
   for _, op in ipairs(ops) do
     local status = seen(op, person)
     if status then

@@ -25,8 +25,12 @@ from redis.asyncio import Redis
 from campaigns.person import Order
 from campaigns.retention import month_of
 from state import keys
+from state.slots import per_slot
 
 _ABSORB = resources.files("state").joinpath("absorb.lua").read_text()
+_GET_EACH = (
+    "local out = {} for i, k in ipairs(KEYS) do out[i] = redis.call('GET', k) or '' end return out"
+)
 # What the fold takes from a visitor, and how each kind is read.
 VISITOR_STATE = {
     "profile": "hash", "recent": "list", "touches": "list", "cart": "hash",
@@ -39,12 +43,12 @@ PERSON_STAT_FIELDS = ("count", "points", "period")
 
 
 async def read_links(redis: Redis, visitors: Iterable[str]) -> dict[str, str | None]:
-    """Visitor id -> the customer id it is linked to, or None."""
+    """Visitor id -> the customer id it is linked to, or None: one script call per slot
+    rather than a GET each, which a batch of a thousand events would pay for in parsing."""
     visitors = list(dict.fromkeys(visitors))
-    pipe = redis.pipeline(transaction=False)
-    for visitor in visitors:
-        pipe.get(keys.link_key(visitor))
-    return dict(zip(visitors, await pipe.execute(), strict=True))
+    script = redis.register_script(_GET_EACH)
+    found = await per_slot(redis, script, [keys.link_key(visitor) for visitor in visitors])
+    return {visitor: link or None for visitor, link in zip(visitors, found, strict=True)}
 
 
 class Linker:

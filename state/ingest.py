@@ -37,7 +37,7 @@ from settings import Settings
 from state import keys
 from state.identity import Linker, read_links
 from state.interactions import encode_interaction
-from state.slots import slot_groups
+from state.slots import per_slot, slot_groups
 
 # Consent may change with any event (a preference centre, an unsubscribe link, checkout);
 # a birthday is taken at signup.
@@ -52,6 +52,18 @@ APPLY_KINDS = ("profile", "recent", "cart", "wishlist", "purchased", "orders", "
 # KEYS: the referrer's referred set and profile. ARGV: the referee.
 _REFER = """
 if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[2], 'referrals', 1) end
+"""
+# A batch's stream entries in one call. KEYS: the stream. ARGV: max length, then
+# person and record of each event.
+_APPEND = """
+for i = 2, #ARGV, 2 do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'person', ARGV[i], 'event', ARGV[i + 1])
+end
+"""
+# KEYS: persons' unlogged sets. ARGV: per set, the JSON list of event ids now on the stream.
+_SETTLE = """
+for i, k in ipairs(KEYS) do redis.call('SREM', k, unpack(cjson.decode(ARGV[i]))) end
+return KEYS
 """
 
 
@@ -119,6 +131,8 @@ class EventStore:
         self._redis = redis
         self._apply = redis.register_script(_APPLY)
         self._refer = redis.register_script(_REFER)
+        self._append = redis.register_script(_APPEND)
+        self._settle = redis.register_script(_SETTLE)
         self._linker = Linker(redis, settings.recent_interactions_cap, TOUCHES_CAP)
         self._settings = settings
         self._templates = {kind: keys.PERSON_TEMPLATES[kind] for kind in APPLY_KINDS}
@@ -129,19 +143,10 @@ class EventStore:
         now = now or datetime.now(UTC)
         ops = [event_op(event, now) for event in events]
         links = await read_links(self._redis, (op["visitor"] for op in ops))
-        persons: list[str] = []
-        outcomes: list[Outcome] = []
-        for index, op in enumerate(ops):
-            visitor, customer = op["visitor"], op.get("customer")
-            if customer and customer != links[visitor] and not await self._is_replay(op):
-                # The visitor's earlier events of this batch land before it merges.
-                done = len(outcomes)
-                outcomes += await self._store(ops[done:index], persons[done:index], now)
-                await self._linker.link(visitor, links[visitor], customer)
-                links[visitor] = customer
-            persons.append(_person_of(op, links[visitor]))
-        done = len(outcomes)
-        outcomes += await self._store(ops[done:], persons[done:], now)
+        persons, changes = await self._resolve(ops, links)
+        # Links first (each visitor's in order, visitors side by side), then the events.
+        await asyncio.gather(*(self._link(visitor, steps) for visitor, steps in changes.items()))
+        outcomes = await self._store(ops, persons, now)
         return IngestResult(
             accepted=sum(outcome.status != "dup" for outcome in outcomes),
             duplicates=sum(outcome.status == "dup" for outcome in outcomes),
@@ -152,12 +157,71 @@ class EventStore:
             new_orders=tuple(outcome.new_order for outcome in outcomes),
         )
 
+    async def _resolve(
+        self, ops: list[dict[str, Any]], links: dict[str, str | None]
+    ) -> tuple[list[str], dict[str, list[tuple[str | None, str]]]]:
+        """Each op's person, and per visitor the link changes (old link, new customer)
+        its events make, in order."""
+        checked, replays = await self._replays(ops, links)
+        persons: list[str] = []
+        changes: dict[str, list[tuple[str | None, str]]] = {}
+        for index, op in enumerate(ops):
+            visitor, customer = op["visitor"], op.get("customer")
+            if customer and customer != links[visitor]:
+                if index not in checked and await self._is_replay(op):
+                    replays.add(index)
+                if index in replays:
+                    persons.append(keys.customer_person(customer))
+                    continue
+                changes.setdefault(visitor, []).append((links[visitor], customer))
+                if links[visitor] is None:
+                    # The visitor's earlier events of this batch go where the merge takes
+                    # its stored ones: straight to the customer.
+                    anonymous = keys.visitor_person(visitor)
+                    persons = [
+                        keys.customer_person(customer) if p == anonymous else p for p in persons
+                    ]
+                links[visitor] = customer
+            persons.append(_person_of(op, links[visitor]))
+        return persons, changes
+
+    async def _replays(
+        self, ops: list[dict[str, Any]], links: dict[str, str | None]
+    ) -> tuple[set[int], set[int]]:
+        """Which ops were checked for being retries of an event that once linked its
+        visitor (they must not move it again), and which of those are.
+
+        Checked at once: the ops that would change a link if every earlier one did.
+        An op that only becomes a change because one of these was a retry is checked
+        on its own (`_is_replay`)."""
+        expected = dict(links)
+        checked: list[int] = []
+        for index, op in enumerate(ops):
+            customer = op.get("customer")
+            if customer and customer != expected[op["visitor"]]:
+                expected[op["visitor"]] = customer
+                if "event_id" in op:
+                    checked.append(index)
+        if not checked:
+            return set(), set()
+        pipe = self._redis.pipeline(transaction=False)
+        for index in checked:
+            seen = keys.person_key("seen", keys.customer_person(ops[index]["customer"]))
+            pipe.zscore(seen, ops[index]["event_id"])
+        found = await pipe.execute()
+        return set(checked), {
+            i for i, score in zip(checked, found, strict=True) if score is not None
+        }
+
     async def _is_replay(self, op: dict[str, Any]) -> bool:
-        """A retried event that once linked its visitor must not move it again."""
         if "event_id" not in op:
             return False
         seen = keys.person_key("seen", keys.customer_person(op["customer"]))
         return await self._redis.zscore(seen, op["event_id"]) is not None
+
+    async def _link(self, visitor: str, steps: list[tuple[str | None, str]]) -> None:
+        for linked, customer in steps:
+            await self._linker.link(visitor, linked, customer)
 
     async def _store(
         self, ops: list[dict[str, Any]], persons: list[str], now: datetime
@@ -209,51 +273,53 @@ class EventStore:
     async def _log(
         self, ops: list[dict[str, Any]], persons: list[str], outcomes: list[Outcome]
     ) -> None:
-        """Append what is new to the stream and the cross-person sets, then clear the
-        events' "unlogged" marks: only now is the request acknowledged."""
-        pipe = self._redis.pipeline(transaction=False)
+        """Append what is new to the stream and the cross-person sets; then, once that
+        has succeeded, clear the events' "unlogged" marks."""
+        records: list[str] = []
         unlogged: dict[str, list[str]] = {}
+        counts = self._redis.pipeline(transaction=False)
+        counts.sadd(keys.PEOPLE, *dict.fromkeys(persons))
+        referrals = []
         for op, person, outcome in zip(ops, persons, outcomes, strict=True):
             if outcome.status == "dup":
                 continue
-            pipe.xadd(
-                keys.EVENTS_STREAM,
-                {"person": person, "event": op["record"]},
-                maxlen=self._settings.stream_max_len,
-                approximate=True,
-            )
+            records += [person, op["record"]]
             if "event_id" in op:
                 unlogged.setdefault(person, []).append(op["event_id"])
             if outcome.status == "fresh":
-                await self._count(pipe, op, person, outcome)
-        for person in dict.fromkeys(persons):
-            pipe.sadd(keys.PEOPLE, person)
-        for person, ids in unlogged.items():
-            pipe.srem(keys.person_key("unlogged", person), *ids)
-        await pipe.execute()
-
-    async def _count(
-        self, pipe: Pipeline, op: dict[str, Any], person: str, outcome: Outcome
-    ) -> None:
-        """A fresh event's share of the cross-person sets: retention and referrals."""
-        if outcome.new_order:
-            month = month_of(op["ts"])
-            pipe.sadd(keys.buyers_key(month), person)
-            if outcome.first_order:
-                pipe.sadd(keys.new_buyers_key(month), person)
-            pipe.hincrby(keys.month_totals_key(month), "orders", 1)
-            pipe.hincrbyfloat(keys.month_totals_key(month), "revenue", op["purchase"]["value"])
-        referrer = op.get("referrer")
-        if referrer and referrer != op.get("customer"):
-            # A referee counts once per referrer, however often they sign up.
-            referrer_person = keys.customer_person(referrer)
-            await self._refer(
-                keys=[
-                    keys.person_key("referred", referrer_person),
-                    keys.person_key("profile", referrer_person),
-                ],
-                args=[person],
+                _count(counts, op, person, outcome)
+                if op.get("referrer") and op["referrer"] != op.get("customer"):
+                    referrals.append(self._refer_once(op["referrer"], person))
+        writes = [counts.execute(), *referrals]
+        if records:
+            stream = [keys.EVENTS_STREAM]
+            writes.append(self._append(keys=stream, args=[self._settings.stream_max_len, *records]))
+        await asyncio.gather(*writes)
+        if unlogged:
+            marks = [keys.person_key("unlogged", person) for person in unlogged]
+            await per_slot(
+                self._redis, self._settle, marks, [orjson.dumps(ids) for ids in unlogged.values()]
             )
+
+    async def _refer_once(self, referrer: str, referee: str) -> None:
+        """A referee counts once per referrer, however often they sign up."""
+        person = keys.customer_person(referrer)
+        await self._refer(
+            keys=[keys.person_key("referred", person), keys.person_key("profile", person)],
+            args=[referee],
+        )
+
+
+def _count(pipe: Pipeline, op: dict[str, Any], person: str, outcome: Outcome) -> None:
+    """A fresh order's share of the retention sets and month totals."""
+    if not outcome.new_order:
+        return
+    month = month_of(op["ts"])
+    pipe.sadd(keys.buyers_key(month), person)
+    if outcome.first_order:
+        pipe.sadd(keys.new_buyers_key(month), person)
+    pipe.hincrby(keys.month_totals_key(month), "orders", 1)
+    pipe.hincrbyfloat(keys.month_totals_key(month), "revenue", op["purchase"]["value"])
 
 
 @dataclass(frozen=True)

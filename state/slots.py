@@ -38,6 +38,26 @@ def slot_groups(redis: Redis, things: Iterable[T], key_of: Callable[[T], str]) -
     return list(groups.values())
 
 
+async def per_slot(
+    redis: Redis, script: AsyncScript, keys: Sequence[str], argv: Sequence[Any] = ()
+) -> list[Any]:
+    """Run a script that takes KEYS with one ARGV each (or none) and answers one reply
+    per key: once per hash slot, side by side (once in all on a single server). The
+    replies line up with `keys`."""
+    groups = slot_groups(redis, range(len(keys)), lambda index: keys[index])
+    replies = await asyncio.gather(
+        *(
+            script(keys=[keys[i] for i in group], args=[argv[i] for i in group] if argv else [])
+            for group in groups
+        )
+    )
+    lined_up: list[Any] = [None] * len(keys)
+    for group, reply in zip(groups, replies, strict=True):
+        for index, value in zip(group, reply, strict=True):
+            lined_up[index] = value
+    return lined_up
+
+
 async def script_and_reads(
     redis: Redis,
     script: AsyncScript,
