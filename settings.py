@@ -21,7 +21,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     redis_url: str | None = Field(
-        default=None, description="Redis or Redis Cluster URL; unset starts the embedded Valkey."
+        default=None,
+        description="redis:// URL, or redis+cluster://host:port naming any node of a "
+        "Redis Cluster; unset starts the embedded Valkey.",
     )
     data_dir: Path = Path("var/data")
     models_dir: Path = Path("var/models")
@@ -95,6 +97,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("redis_url", "campaigns_file", "api_keys_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`CAMPAIGNS_FILE=` in a shell or compose file means "none", not the folder "."."""
+        return None if value == "" else value
 
 
 @lru_cache(maxsize=1)

@@ -36,7 +36,8 @@ SHARED_TAGS = ("{retention}", "{stats}", "{catalog}")
 
 
 def kind_of(key: str) -> str:
-    """enc:{v:123}:recent -> person:recent; enc:seen:{e1} -> seen; enc:events -> events."""
+    """enc:{v:123}:recent -> person:recent; enc:{retention}:buyers:.. -> retention:buyers;
+    enc:events -> events."""
     parts = key.split(":", 2)
     if len(parts) > 2 and parts[1].startswith("{") and parts[1] not in SHARED_TAGS:
         return "person:" + re.sub(r"^[^}]*\}:", "", key.split(":", 1)[1])

@@ -4,7 +4,7 @@
 -- retried after a failure folds nothing twice.
 -- KEYS[1]: the customer's profile key. ARGV[1]: JSON {templates, visitor, person,
 -- recent_cap, touches_cap, state: {kind: value}} where hashes and zsets are flat lists.
--- Returns {folded (0/1), the customer's ledger before the fold as a flat list}.
+-- Returns the customer's ledger after the fold, as a flat list.
 local p = cjson.decode(ARGV[1])
 local T = p.templates
 local to, s = p.person, p.state
@@ -35,8 +35,9 @@ local function merge_list(kind, incoming, cap)
   for i = 1, math.min(#merged, cap) do redis.call('RPUSH', key(kind), merged[i]) end
 end
 
-local ledger = redis.call('HGETALL', key('orders'))
-if redis.call('SADD', key('visitors'), p.visitor) == 0 then return {0, ledger} end
+if redis.call('SADD', key('visitors'), p.visitor) == 0 then
+  return redis.call('HGETALL', key('orders'))
+end
 
 merge_list('recent', s.recent, p.recent_cap)
 merge_list('touches', s.touches, p.touches_cap)
@@ -47,8 +48,10 @@ end
 -- An order both sides recorded counts once: orders are keyed by order id.
 for i = 1, #s.orders, 2 do redis.call('HSETNX', key('orders'), s.orders[i], s.orders[i + 1]) end
 for i = 1, #s.counts, 2 do redis.call('HINCRBY', key('counts'), s.counts[i], s.counts[i + 1]) end
--- A retry of one of the visitor's events is still recognised once it names the customer.
+-- A retry of one of the visitor's events is still recognised once it names the customer,
+-- and one the stream never got is appended then.
 for i = 1, #s.seen, 2 do redis.call('ZADD', key('seen'), 'NX', s.seen[i + 1], s.seen[i]) end
+for i = 1, #s.unlogged, 2 do redis.call('HSETNX', key('unlogged'), s.unlogged[i], s.unlogged[i + 1]) end
 
 local old = {}
 for i = 1, #s.profile, 2 do old[s.profile[i]] = s.profile[i + 1] end
@@ -65,4 +68,4 @@ for field, value in pairs(old) do
   elseif field ~= 'last_order_id' then redis.call('HSETNX', target, field, value)
   end
 end
-return {1, ledger}
+return redis.call('HGETALL', key('orders'))

@@ -7,7 +7,8 @@
 -- KEYS[1]: the first person's profile key (routes the call to its slot).
 -- ARGV[1]: JSON {templates, now, dedup_ttl, recent_cap, groups: [[person, [op...]]...]}.
 -- Returns, per op in order: {status, new_order, first_order} where status is 'fresh',
--- 'dup', or 'relog' (applied by an earlier attempt that failed before the stream append).
+-- 'dup', or 'relog' (applied by an earlier attempt that failed before the stream append;
+-- the order flags are that attempt's).
 local p = cjson.decode(ARGV[1])
 local T = p.templates
 
@@ -25,18 +26,35 @@ local function keep_min(k, field, value)
 end
 
 -- Whether the event was seen: a person's event ids live in a zset scored by arrival,
--- trimmed to the dedup window. An id still in `unlogged` was applied but never reached
--- the stream: the caller appends it this time.
+-- trimmed to the dedup window. An id still in `unlogged` (id -> "<new order><first
+-- order>|<arrival>") was applied but never reached the stream: the caller appends it,
+-- and counts its order, this time.
 local function seen(op, person)
   if not op.event_id then return nil end
-  local ids = key('seen', person)
-  if redis.call('ZSCORE', ids, op.event_id) then
-    if redis.call('SISMEMBER', key('unlogged', person), op.event_id) == 1 then return 'relog' end
-    return 'dup'
+  if not redis.call('ZSCORE', key('seen', person), op.event_id) then return nil end
+  local pending = redis.call('HGET', key('unlogged', person), op.event_id)
+  if pending then
+    return {'relog', tonumber(string.sub(pending, 1, 1)), tonumber(string.sub(pending, 2, 2))}
   end
-  redis.call('ZADD', ids, p.now, op.event_id)
-  redis.call('SADD', key('unlogged', person), op.event_id)
-  return nil
+  return {'dup', 0, 0}
+end
+
+local function remember(op, person, new_order, first_order)
+  if not op.event_id then return end
+  redis.call('ZADD', key('seen', person), p.now, op.event_id)
+  redis.call('HSET', key('unlogged', person), op.event_id, new_order .. first_order .. '|' .. p.now)
+end
+
+-- Ids older than the dedup window leave both sets (`unlogged` is empty but for failures).
+local function trim(person)
+  local horizon = p.now - p.dedup_ttl
+  redis.call('ZREMRANGEBYSCORE', key('seen', person), '-inf', horizon)
+  local pending = redis.call('HGETALL', key('unlogged', person))
+  for i = 1, #pending, 2 do
+    if tonumber(string.match(pending[i + 1], '|(.*)$')) < horizon then
+      redis.call('HDEL', key('unlogged', person), pending[i])
+    end
+  end
 end
 
 -- Returns whether the op recorded an order the ledger did not hold yet, and whether
@@ -107,13 +125,14 @@ end
 local out = {}
 for _, group in ipairs(p.groups) do
   local person, ops = group[1], group[2]
-  redis.call('ZREMRANGEBYSCORE', key('seen', person), '-inf', p.now - p.dedup_ttl)
+  trim(person)
   for _, op in ipairs(ops) do
-    local status = seen(op, person)
-    if status then
-      out[#out + 1] = {status, 0, 0}
+    local known = seen(op, person)
+    if known then
+      out[#out + 1] = known
     else
       local new_order, first_order = apply(op, person)
+      remember(op, person, new_order, first_order)
       out[#out + 1] = {'fresh', new_order, first_order}
     end
   end

@@ -6,15 +6,20 @@ is a sequence of slot-local steps, each safe to run again after a failure:
 1. read the visitor's state (its slot);
 2. fold it into the customer (the customer's slot, `absorb.lua`): the visitor joining
    the customer's visitor set guards the fold, so a retried merge folds nothing twice;
-3. point the visitor at the customer and drop its keys (its slot, one transaction);
-4. move the cross-person entries: segment sets, everyone, month buyer sets, offer stats.
+3. move the cross-person entries: segment sets, everyone, month buyer sets, offer
+   counters (each move idempotent);
+4. point the visitor at the customer and drop its keys (its slot, one transaction).
 
-Events that arrive for the visitor between steps 1 and 3 reach the stream but not the
-customer's profile; the window is one request long and only at the moment of login.
+Until step 4 the visitor is unlinked, so a request retried after any failure runs the
+whole merge again. Journey steps already scheduled for the visitor keep their keys and
+are still sent. Events of a request that read the link before step 4 and apply after it
+land on the dropped visitor: the sign-in instant is not atomic, as it was when one
+script held every key of one server.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from importlib import resources
 from typing import Any
@@ -35,11 +40,24 @@ _GET_EACH = (
 VISITOR_STATE = {
     "profile": "hash", "recent": "list", "touches": "list", "cart": "hash",
     "wishlist": "set", "purchased": "set", "orders": "hash", "counts": "hash",
-    "redeemed": "set", "segments": "set", "seen": "zset",
+    "redeemed": "set", "segments": "set", "seen": "zset", "unlogged": "hash",
 }  # fmt: skip
+# Kept on the visitor: journey steps scheduled for it are claimed and sent under it.
+JOURNEY_KINDS = ("journeys", "sent", "sending", "messages")
 # Kinds the fold writes on the customer's side.
 ABSORB_KINDS = (*VISITOR_STATE, "visitors")
 PERSON_STAT_FIELDS = ("count", "points", "period")
+# Move one person's redemption counters to another within an offer's stats hash, at once.
+# KEYS: the stats hash. ARGV: the source's count, points, period fields, then the target's.
+_MOVE_STATS = """
+local count = tonumber(redis.call('HGET', KEYS[1], ARGV[1])) or 0
+if count > 0 then redis.call('HINCRBY', KEYS[1], ARGV[4], count) end
+local points = tonumber(redis.call('HGET', KEYS[1], ARGV[2])) or 0
+if points > 0 then redis.call('HINCRBY', KEYS[1], ARGV[5], points) end
+local period = redis.call('HGET', KEYS[1], ARGV[3])
+if period then redis.call('HSETNX', KEYS[1], ARGV[6], period) end
+redis.call('HDEL', KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+"""
 
 
 async def read_links(redis: Redis, visitors: Iterable[str]) -> dict[str, str | None]:
@@ -57,6 +75,7 @@ class Linker:
     def __init__(self, redis: Redis, recent_cap: int, touches_cap: int) -> None:
         self._redis = redis
         self._absorb = redis.register_script(_ABSORB)
+        self._move_stats = redis.register_script(_MOVE_STATS)
         self._caps = {"recent_cap": recent_cap, "touches_cap": touches_cap}
 
     async def link(self, visitor: str, linked: str | None, customer: str) -> None:
@@ -82,58 +101,48 @@ class Linker:
             "state": state,
             **self._caps,
         }
-        _, ledger = await self._absorb(
+        ledger = await self._absorb(
             keys=[keys.person_key("profile", target)], args=[orjson.dumps(arguments)]
         )
+        await self._move_shared_entries(source, target, state, _orders(ledger))
+        await self._move_redemptions(source, target, state["redeemed"])
         finish = self._redis.pipeline(transaction=True)
         finish.set(keys.link_key(visitor), customer)
-        finish.delete(*(keys.person_key(kind, source) for kind in keys.PERSON_TEMPLATES))
+        finish.delete(
+            *(keys.person_key(k, source) for k in keys.PERSON_TEMPLATES if k not in JOURNEY_KINDS)
+        )
         await finish.execute()
-        await self._move_shared_entries(source, target, state, _orders(ledger))
 
     async def _move_shared_entries(
-        self, source: str, target: str, state: dict[str, Any], before: list[Order]
+        self, source: str, target: str, state: dict[str, Any], merged: list[Order]
     ) -> None:
+        """Segments, everyone, and the month buyer sets, from the merged ledger: the
+        customer is new in the month of its earliest order and in no other."""
         pipe = self._redis.pipeline(transaction=False)
         for name in state["segments"]:
             pipe.srem(keys.segment_key(name), source)
         pipe.srem(keys.PEOPLE, source)
-        mine = _orders(state["orders"])
-        for month in {month_of(order.at) for order in mine}:
+        for month in {month_of(order.at) for order in _orders(state["orders"])}:
             pipe.srem(keys.buyers_key(month), source)
+            pipe.srem(keys.new_buyers_key(month), source)
             pipe.sadd(keys.buyers_key(month), target)
-        first, theirs = _first_month(mine), _first_month(before)
-        if first is not None:
-            # The customer is new in the month of the earlier of the two first orders:
-            # retention never counts one person twice.
-            pipe.srem(keys.new_buyers_key(first), source)
-            if theirs is None or first < theirs:
-                if theirs is not None:
-                    pipe.srem(keys.new_buyers_key(theirs), target)
-                pipe.sadd(keys.new_buyers_key(first), target)
+        months = sorted({month_of(order.at) for order in merged})
+        for month in months[1:]:
+            pipe.srem(keys.new_buyers_key(month), target)
+        if months:
+            pipe.sadd(keys.new_buyers_key(months[0]), target)
         await pipe.execute()
-        await self._move_redemptions(source, target, state["redeemed"])
 
     async def _move_redemptions(self, source: str, target: str, offers: list[str]) -> None:
         """Offer caps and spent points follow the visitor into the customer."""
-        if not offers:
-            return
-        fields = {name: keys.OFFER_STAT_FIELDS[name] for name in PERSON_STAT_FIELDS}
-        read = self._redis.pipeline(transaction=False)
-        for offer in offers:
-            read.hmget(keys.offer_key("stats", offer), [f % source for f in fields.values()])
-        replies = await read.execute()
-        write = self._redis.pipeline(transaction=False)
-        for offer, (count, points, period) in zip(offers, replies, strict=True):
-            stats = keys.offer_key("stats", offer)
-            if int(count or 0):
-                write.hincrby(stats, fields["count"] % target, int(count))
-            if int(points or 0):
-                write.hincrby(stats, fields["points"] % target, int(points))
-            if period:
-                write.hsetnx(stats, fields["period"] % target, period)
-            write.hdel(stats, *(f % source for f in fields.values()))
-        await write.execute()
+        fields = [keys.OFFER_STAT_FIELDS[name] for name in PERSON_STAT_FIELDS]
+        names = [field % source for field in fields] + [field % target for field in fields]
+        await asyncio.gather(
+            *(
+                self._move_stats(keys=[keys.offer_key("stats", offer)], args=names)
+                for offer in offers
+            )
+        )
 
 
 async def read_state(redis: Redis, person: str) -> dict[str, Any]:
@@ -162,7 +171,3 @@ async def read_state(redis: Redis, person: str) -> dict[str, Any]:
 
 def _orders(flat: list[str]) -> list[Order]:
     return [Order.parse(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
-
-
-def _first_month(orders: list[Order]) -> str | None:
-    return month_of(min(order.at for order in orders)) if orders else None

@@ -60,9 +60,10 @@ for i = 2, #ARGV, 2 do
   redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'person', ARGV[i], 'event', ARGV[i + 1])
 end
 """
-# KEYS: persons' unlogged sets. ARGV: per set, the JSON list of event ids now on the stream.
+# KEYS: persons' unlogged hashes. ARGV: per hash, the JSON list of event ids now on the
+# stream.
 _SETTLE = """
-for i, k in ipairs(KEYS) do redis.call('SREM', k, unpack(cjson.decode(ARGV[i]))) end
+for i, k in ipairs(KEYS) do redis.call('HDEL', k, unpack(cjson.decode(ARGV[i]))) end
 return KEYS
 """
 
@@ -273,28 +274,32 @@ class EventStore:
     async def _log(
         self, ops: list[dict[str, Any]], persons: list[str], outcomes: list[Outcome]
     ) -> None:
-        """Append what is new to the stream and the cross-person sets; then, once that
-        has succeeded, clear the events' "unlogged" marks."""
+        """Append what is new to the stream, then to the cross-person sets; once all of
+        that has succeeded, clear the events' "unlogged" marks. A retry after a failure
+        here redoes it: the sets are idempotent; only a failure after the append, while
+        the sets are written, can count an order twice in its month's totals."""
         records: list[str] = []
+        stored: list[str] = []
         unlogged: dict[str, list[str]] = {}
         counts = self._redis.pipeline(transaction=False)
-        counts.sadd(keys.PEOPLE, *dict.fromkeys(persons))
         referrals = []
         for op, person, outcome in zip(ops, persons, outcomes, strict=True):
             if outcome.status == "dup":
                 continue
             records += [person, op["record"]]
+            stored.append(person)
             if "event_id" in op:
                 unlogged.setdefault(person, []).append(op["event_id"])
-            if outcome.status == "fresh":
-                _count(counts, op, person, outcome)
-                if op.get("referrer") and op["referrer"] != op.get("customer"):
-                    referrals.append(self._refer_once(op["referrer"], person))
-        writes = [counts.execute(), *referrals]
-        if records:
-            stream = [keys.EVENTS_STREAM]
-            writes.append(self._append(keys=stream, args=[self._settings.stream_max_len, *records]))
-        await asyncio.gather(*writes)
+            # A relog is counted again: the attempt that applied it may have failed first.
+            _count(counts, op, person, outcome)
+            if op.get("referrer") and op["referrer"] != op.get("customer"):
+                referrals.append(self._refer_once(op["referrer"], person))
+        if not records:
+            return
+        counts.sadd(keys.PEOPLE, *dict.fromkeys(stored))
+        stream = [keys.EVENTS_STREAM]
+        await self._append(keys=stream, args=[self._settings.stream_max_len, *records])
+        await asyncio.gather(counts.execute(), *referrals)
         if unlogged:
             marks = [keys.person_key("unlogged", person) for person in unlogged]
             await per_slot(
@@ -311,7 +316,7 @@ class EventStore:
 
 
 def _count(pipe: Pipeline, op: dict[str, Any], person: str, outcome: Outcome) -> None:
-    """A fresh order's share of the retention sets and month totals."""
+    """A new order's share of the retention sets and month totals."""
     if not outcome.new_order:
         return
     month = month_of(op["ts"])

@@ -69,6 +69,7 @@ class JourneyStore:
         pipe = self._redis.pipeline(transaction=False)
         pipe.zrem(keys.JOURNEY_DUE, step.member)
         pipe.srem(keys.person_key("journeys", step.person), step.member)
+        pipe.srem(keys.person_key("sending", step.person), message_id(step))
         await pipe.execute()
 
     async def emit(self, step: Step, fields: dict[str, Any], now: float, weekly_cap: int) -> bool:

@@ -40,7 +40,8 @@ PERSON_TEMPLATES: dict[str, str] = {
     # zset: event id -> when it arrived, trimmed to the dedup window. A retry of an event
     # resolves to the same person (or the customer it merged into, which takes the ids).
     "seen": PREFIX + ":{%s}:seen",
-    "unlogged": PREFIX + ":{%s}:unlogged",  # set: event ids applied, not yet on the stream
+    # hash: event id -> "<new order><first order>|<arrival>": applied, not yet on the stream
+    "unlogged": PREFIX + ":{%s}:unlogged",
     "sent": PREFIX + ":{%s}:sent",  # zset: journey message id -> when it was claimed (30 days)
     "sending": PREFIX + ":{%s}:sending",  # set: message ids claimed, not yet in the outbox
 }

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print figures and write JSON (see docs/performance.md)."""

@@ -1,0 +1,126 @@
+"""Storing events is a few slot-local steps; a failure between them must be healed by the
+client's retry: nothing acknowledged is lost, nothing is applied or counted twice.
+
+Failures are real Redis errors: a key of the wrong type where a step writes (WRONGTYPE),
+removed before the retry. Each test has a Valkey of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from models.events import Event
+from settings import Settings
+from state import keys
+from state.connection import open_client
+from state.ingest import EventStore, IngestResult
+from tests.conftest import own_redis
+
+ORDER_TIME = "2024-03-05T10:00:00Z"
+MONTH = "2024-03"
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    with own_redis(tmp_path / "valkey") as url:
+        yield url
+
+
+async def ingest(redis: Redis, *events: dict[str, Any]) -> IngestResult:
+    store = EventStore(redis, Settings())
+    return await store.ingest([Event.model_validate(event) for event in events])
+
+
+async def stream_ids(redis: Redis) -> list[str]:
+    entries: Any = await redis.xrange(keys.EVENTS_STREAM)
+    return [orjson.loads(fields["event"]).get("event_id", "") for _, fields in entries]
+
+
+async def broken(redis: Redis, key: str, *events: dict[str, Any]) -> None:
+    """Ingest with `key` holding a string where a step expects a stream, set or hash."""
+    await redis.set(key, "in the way")
+    with pytest.raises(ResponseError):
+        await ingest(redis, *events)
+    await redis.delete(key)
+
+
+def test_an_event_applied_but_not_appended_is_appended_and_counted_on_retry(
+    redis_url: str,
+) -> None:
+    purchase = {"event_id": "e-order", "type": "purchase", "visitor_id": "v1", "item_id": "i1",
+                "order_id": "o1", "value": 40.0, "timestamp": ORDER_TIME}  # fmt: skip
+
+    async def scenario() -> None:
+        redis = await open_client(redis_url)
+        await broken(redis, keys.EVENTS_STREAM, purchase)
+        person = keys.visitor_person("v1")
+        assert await redis.hexists(keys.person_key("orders", person), "o1")  # applied...
+        assert await stream_ids(redis) == []  # ...but not acknowledged, not on the stream
+
+        retried = await ingest(redis, purchase)
+        assert (retried.accepted, retried.duplicates, retried.new_orders) == (1, 0, (True,))
+        assert await stream_ids(redis) == ["e-order"]
+        assert await redis.sismember(keys.buyers_key(MONTH), person)
+        assert await redis.hget(keys.month_totals_key(MONTH), "orders") == "1"
+        assert await redis.hget(keys.person_key("profile", person), "events") == "1"
+
+        again = await ingest(redis, purchase)
+        assert (again.accepted, again.duplicates) == (0, 1)
+        assert await stream_ids(redis) == ["e-order"]
+        assert not await redis.exists(keys.person_key("unlogged", person))
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_an_unappended_event_follows_its_visitor_into_the_customer(redis_url: str) -> None:
+    cart = {"event_id": "e-cart", "type": "add_to_cart", "visitor_id": "v2", "item_id": "i1"}
+    signup = {"event_id": "e-signup", "type": "signup", "visitor_id": "v2", "customer_id": "c2"}
+
+    async def scenario() -> None:
+        redis = await open_client(redis_url)
+        await broken(redis, keys.EVENTS_STREAM, cart)
+        assert (await ingest(redis, signup)).accepted == 1
+        retried = await ingest(redis, cart)  # now resolves to the customer
+        assert (retried.accepted, retried.persons) == (1, (keys.customer_person("c2"),))
+        assert sorted(await stream_ids(redis)) == ["e-cart", "e-signup"]
+        customer = keys.customer_person("c2")
+        assert await redis.hgetall(keys.person_key("cart", customer)) == {"i1": "1"}
+        assert (await ingest(redis, cart)).duplicates == 1
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_merge_cut_short_is_finished_by_the_retry(redis_url: str) -> None:
+    order = {"event_id": "e-o", "type": "purchase", "visitor_id": "v3", "order_id": "o3",
+             "value": 25.0, "item_id": "i1", "timestamp": ORDER_TIME}  # fmt: skip
+    signup = {"event_id": "e-s", "type": "signup", "visitor_id": "v3", "customer_id": "c3"}
+
+    async def scenario() -> None:
+        redis = await open_client(redis_url)
+        assert (await ingest(redis, order)).accepted == 1
+        # The fold into the customer succeeds, moving the month's buyers fails.
+        await broken(redis, keys.new_buyers_key(MONTH), signup)
+        visitor, customer = keys.visitor_person("v3"), keys.customer_person("c3")
+        assert await redis.get(keys.link_key("v3")) is None  # not linked yet
+
+        assert (await ingest(redis, signup)).accepted == 1
+        assert await redis.get(keys.link_key("v3")) == "c3"
+        assert await redis.smembers(keys.buyers_key(MONTH)) == {customer}
+        assert await redis.smembers(keys.new_buyers_key(MONTH)) == {customer}
+        assert not await redis.exists(keys.person_key("profile", visitor))
+        profile = await redis.hgetall(keys.person_key("profile", customer))
+        assert profile["events"] == "2"  # the order and the signup, each once
+        assert list(await redis.hgetall(keys.person_key("orders", customer))) == ["o3"]
+        await redis.aclose()
+
+    asyncio.run(scenario())
