@@ -73,7 +73,7 @@ test: $(STAMP) $(CHROMIUM)
 # The API's test modules again, against a 3-master Redis Cluster the tests start on
 # loopback ports from the embedded binary (tests/test_cluster.py is in `make test` too).
 CLUSTER_TESTS := events recommendations campaigns_api privacy measurement_api email catalog \
-	auth limits experiments storefront metrics observability model_reload journeys
+	auth limits experiments storefront metrics observability model_reload journeys ingest_retries
 test-cluster: $(STAMP)
 	ENCORE_TEST_REDIS=cluster $(BIN)/python -m pytest -q $(CLUSTER_TESTS:%=tests/test_%.py)
 

@@ -23,6 +23,8 @@ from state import keys
 from state.connection import open_client
 from state.ingest import EventStore, IngestResult
 from tests.conftest import own_redis
+from training.backfill import export_history
+from training.datafiles import read_events
 
 ORDER_TIME = "2024-03-05T10:00:00Z"
 MONTH = "2024-03"
@@ -124,3 +126,22 @@ def test_a_merge_cut_short_is_finished_by_the_retry(redis_url: str) -> None:
         await redis.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_failure_after_the_append_repeats_the_entry_and_the_export_keeps_one(
+    redis_url: str, tmp_path: Path
+) -> None:
+    view = {"event_id": "e-view", "type": "view", "visitor_id": "v4", "item_id": "i1"}
+
+    async def scenario() -> None:
+        redis = await open_client(redis_url)
+        await broken(redis, keys.PEOPLE, view)  # appended, then the shared sets failed
+        assert (await ingest(redis, view)).accepted == 1
+        assert await stream_ids(redis) == ["e-view", "e-view"]
+        assert (await ingest(redis, view)).duplicates == 1
+        await redis.aclose()
+
+    asyncio.run(scenario())
+    out = tmp_path / "export.jsonl"
+    export_history(Settings(redis_url=redis_url), out)
+    assert [row["event_id"] for row in read_events(out)] == ["e-view"]

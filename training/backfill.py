@@ -114,15 +114,21 @@ async def _export(redis: Redis, out: Path, secret: str) -> int:
 
 
 async def _stream_rows(redis: Redis, secret: str) -> AsyncIterator[dict[str, Any]]:
-    """The stream's events, minus anyone erased since (their ids are kept hashed)."""
+    """The stream's events, minus anyone erased since (their ids are kept hashed), and
+    minus repeats of an event id (a retry after a failed write may append one twice)."""
     total = await redis.xlen(keys.EVENTS_STREAM)
     erased = await erased_digests(redis)
+    exported: set[str] = set()
     with tqdm(total=total, desc="exporting events", unit="ev", unit_scale=True) as bar:
         async for entries in stream_entries(redis, keys.EVENTS_STREAM, BATCH):
             for _, fields in entries:
                 row = orjson.loads(fields["event"])
-                if not erased or not is_erased(row, erased, secret):
-                    yield row
+                event_id = row.get("event_id")
+                if event_id in exported or (erased and is_erased(row, erased, secret)):
+                    continue
+                if event_id:
+                    exported.add(event_id)
+                yield row
             bar.update(len(entries))
 
 
