@@ -1,7 +1,7 @@
 """How close the bundle's nearest-neighbour index comes to exact search, and how fast.
 
 For each trained bundle given, takes the item vectors it was trained on, draws visitor-
-like queries (a blend of a few random items' vectors, as the fold-in produces), and
+like queries (a blend of a few popular items' vectors, as the fold-in produces), and
 compares the bundle's user-to-item index with exact inner-product search over the same
 vectors: recall@10 and time per query. Bundles of 50,000 items or fewer carry an exact
 index (recall 1 by construction); larger ones an HNSW graph.
@@ -20,17 +20,22 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from models.bundle import load_bundle, newest_bundle_path
+from models.bundle import Bundle, load_bundle, newest_bundle_path
 from models.index import index_kind
 
 K = 10
 
 
-def queries(vectors: npt.NDArray[np.float32], n: int, seed: int = 7) -> npt.NDArray[np.float32]:
-    """Each query the mean of 1-5 random item vectors: a visitor with a few clicks."""
+def queries(bundle: Bundle, n: int, seed: int = 7) -> npt.NDArray[np.float32]:
+    """Each query the mean of 1-5 item vectors drawn by popularity (trending scores):
+    a visitor with a few clicks on the items visitors click."""
     rng = np.random.default_rng(seed)
+    weights = np.asarray(bundle.trending_scores, dtype=np.float64)
+    weights = weights / weights.sum()
+    vectors = bundle.item_factors
     rows = [
-        vectors[rng.integers(0, len(vectors), rng.integers(1, 6))].mean(axis=0) for _ in range(n)
+        vectors[rng.choice(bundle.trending, size=rng.integers(1, 6), p=weights)].mean(axis=0)
+        for _ in range(n)
     ]
     return np.ascontiguousarray(np.stack(rows), dtype=np.float32)
 
@@ -55,7 +60,7 @@ def measure(models: Path, n_queries: int) -> dict[str, float | int | str]:
     vectors = np.ascontiguousarray(bundle.item_factors, dtype=np.float32)
     exact = faiss.IndexFlatIP(vectors.shape[1])
     exact.add(vectors)
-    asked = queries(vectors, n_queries)
+    asked = queries(bundle, n_queries)
     truth, exact_ms = timed_search(exact, asked)
     got, index_ms = timed_search(bundle.user_index, asked)
     hits = sum(len(set(a) & set(b)) for a, b in zip(got.tolist(), truth.tolist(), strict=True))
