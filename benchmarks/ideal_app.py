@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import faiss
 import numpy as np
 import orjson
 
@@ -21,6 +22,9 @@ from state import keys
 from state.connection import connect
 
 _state: dict[str, Any] = {}
+# One request, one thread, as Encore serves (server/engine.py): FAISS's OpenMP threads on
+# a single query only contend with the other worker.
+faiss.omp_set_num_threads(1)
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
