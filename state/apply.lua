@@ -5,10 +5,12 @@
 -- Every key it touches carries the hash tag of a person in ARGV: on a Redis Cluster the
 -- caller sends one call per hash slot, on a single server one call for the whole batch.
 -- KEYS[1]: the first person's profile key (routes the call to its slot).
--- ARGV[1]: JSON {templates, now, dedup_ttl, recent_cap, groups: [[person, [op...]]...]}.
--- Returns, per op in order: {status, new_order, first_order} where status is 'fresh',
--- 'dup', or 'relog' (applied by an earlier attempt that failed before the stream append;
--- the order flags are that attempt's).
+-- ARGV[1]: JSON {templates, link, visitor_prefix, now, dedup_ttl, recent_cap,
+-- groups: [[person, [op...]]...]}.
+-- Returns, per op in order: {status, new_order, first_order[, customer]} where status is
+-- 'fresh', 'dup', 'relog' (applied by an earlier attempt that failed before the stream
+-- append; the order flags are that attempt's) or 'moved' (the visitor was linked to
+-- `customer` meanwhile: nothing applied, the caller sends the op there).
 local p = cjson.decode(ARGV[1])
 local T = p.templates
 
@@ -122,18 +124,31 @@ local function apply(op, person)
   return new_order, first_order
 end
 
+-- The customer an anonymous person's visitor was linked to since the caller read its
+-- link (a sign-in in another request): its events belong there now.
+local function moved_to(person)
+  local prefix = p.visitor_prefix
+  if string.sub(person, 1, #prefix) ~= prefix then return nil end
+  return redis.call('GET', string.format(p.link, string.sub(person, #prefix + 1)))
+end
+
 local out = {}
 for _, group in ipairs(p.groups) do
   local person, ops = group[1], group[2]
-  trim(person)
-  for _, op in ipairs(ops) do
-    local known = seen(op, person)
-    if known then
-      out[#out + 1] = known
-    else
-      local new_order, first_order = apply(op, person)
-      remember(op, person, new_order, first_order)
-      out[#out + 1] = {'fresh', new_order, first_order}
+  local customer = moved_to(person)
+  if customer then
+    for _ = 1, #ops do out[#out + 1] = {'moved', 0, 0, customer} end
+  else
+    trim(person)
+    for _, op in ipairs(ops) do
+      local known = seen(op, person)
+      if known then
+        out[#out + 1] = known
+      else
+        local new_order, first_order = apply(op, person)
+        remember(op, person, new_order, first_order)
+        out[#out + 1] = {'fresh', new_order, first_order}
+      end
     end
   end
 end

@@ -1,20 +1,21 @@
 """Linking a visitor to the customer it turned out to be.
 
 A visitor's keys live in its own hash slot and the customer's in another, so the merge
-is a sequence of slot-local steps, each safe to run again after a failure:
+is a sequence of slot-local steps:
 
-1. read the visitor's state (its slot);
-2. fold it into the customer (the customer's slot, `absorb.lua`): the visitor joining
-   the customer's visitor set guards the fold, so a retried merge folds nothing twice;
-3. move the cross-person entries: segment sets, everyone, month buyer sets, offer
+1. point the visitor at the customer and mark it "merging" (its slot, one transaction):
+   from here on every event for the visitor goes to the customer, and the apply script
+   turns away any that resolved the visitor before this instant;
+2. read the visitor's state (its slot): nothing can be added to it any more;
+3. fold it into the customer (the customer's slot, `absorb.lua`): the visitor joining
+   the customer's visitor set guards the fold, so a resumed merge folds nothing twice;
+4. move the cross-person entries: segment sets, everyone, month buyer sets, offer
    counters (each move idempotent);
-4. point the visitor at the customer and drop its keys (its slot, one transaction).
+5. drop the visitor's keys and the mark (its slot, one transaction).
 
-Until step 4 the visitor is unlinked, so a request retried after any failure runs the
-whole merge again. Journey steps already scheduled for the visitor keep their keys and
-are still sent. Events of a request that read the link before step 4 and apply after it
-land on the dropped visitor: the sign-in instant is not atomic, as it was when one
-script held every key of one server.
+A merge cut short leaves the mark, and the next request naming the visitor resumes it
+from step 2. Journey steps already scheduled for the visitor keep their keys and are
+still sent.
 """
 
 from __future__ import annotations
@@ -61,12 +62,23 @@ redis.call('HDEL', KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 
 
 async def read_links(redis: Redis, visitors: Iterable[str]) -> dict[str, str | None]:
-    """Visitor id -> the customer id it is linked to, or None: one script call per slot
-    rather than a GET each, which a batch of a thousand events would pay for in parsing."""
+    """Visitor id -> the customer id it is linked to, or None."""
+    links, _ = await read_links_and_merges(redis, visitors)
+    return links
+
+
+async def read_links_and_merges(
+    redis: Redis, visitors: Iterable[str]
+) -> tuple[dict[str, str | None], dict[str, str]]:
+    """The visitors' links, and the merges into a customer left unfinished: one script
+    call per slot rather than two GETs a visitor, which a batch of a thousand events
+    would pay for in parsing."""
     visitors = list(dict.fromkeys(visitors))
-    script = redis.register_script(_GET_EACH)
-    found = await per_slot(redis, script, [keys.link_key(visitor) for visitor in visitors])
-    return {visitor: link or None for visitor, link in zip(visitors, found, strict=True)}
+    names = [keys.link_key(v) for v in visitors] + [keys.merging_key(v) for v in visitors]
+    found = await per_slot(redis, redis.register_script(_GET_EACH), names)
+    links = {v: link or None for v, link in zip(visitors, found, strict=False)}
+    merging = {v: m for v, m in zip(visitors, found[len(visitors) :], strict=True) if m}
+    return links, merging
 
 
 class Linker:
@@ -81,7 +93,11 @@ class Linker:
     async def link(self, visitor: str, linked: str | None, customer: str) -> None:
         """Make `customer` the visitor's person from now on."""
         if linked is None:
-            await self._merge(visitor, customer)
+            start = self._redis.pipeline(transaction=True)
+            start.set(keys.link_key(visitor), customer)
+            start.set(keys.merging_key(visitor), customer)
+            await start.execute()
+            await self.finish_merge(visitor, customer)
             return
         # A visitor moving to another customer takes nothing along; the old customer
         # no longer reaches it.
@@ -91,7 +107,8 @@ class Linker:
         pipe.sadd(keys.person_key("visitors", keys.customer_person(customer)), visitor)
         await pipe.execute()
 
-    async def _merge(self, visitor: str, customer: str) -> None:
+    async def finish_merge(self, visitor: str, customer: str) -> None:
+        """Steps 2-5: fold the (now frozen) visitor into the customer and drop it."""
         source, target = keys.visitor_person(visitor), keys.customer_person(customer)
         state = await read_state(self._redis, source)
         arguments = {
@@ -107,9 +124,9 @@ class Linker:
         await self._move_shared_entries(source, target, state, _orders(ledger))
         await self._move_redemptions(source, target, state["redeemed"])
         finish = self._redis.pipeline(transaction=True)
-        finish.set(keys.link_key(visitor), customer)
         finish.delete(
-            *(keys.person_key(k, source) for k in keys.PERSON_TEMPLATES if k not in JOURNEY_KINDS)
+            *(keys.person_key(k, source) for k in keys.PERSON_TEMPLATES if k not in JOURNEY_KINDS),
+            keys.merging_key(visitor),
         )
         await finish.execute()
 

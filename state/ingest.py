@@ -35,7 +35,7 @@ from models.events import MAX_ID_LENGTH, Event, EventType, LineItem
 from models.weights import SECONDS_PER_DAY, event_weight
 from settings import Settings
 from state import keys
-from state.identity import Linker, read_links
+from state.identity import Linker, read_links_and_merges
 from state.interactions import encode_interaction
 from state.slots import per_slot, slot_groups
 
@@ -143,7 +143,9 @@ class EventStore:
             return IngestResult(0, 0)
         now = now or datetime.now(UTC)
         ops = [event_op(event, now) for event in events]
-        links = await read_links(self._redis, (op["visitor"] for op in ops))
+        links, merging = await read_links_and_merges(self._redis, (op["visitor"] for op in ops))
+        # A sign-in merge that another request left unfinished is finished first.
+        await asyncio.gather(*(self._linker.finish_merge(v, c) for v, c in merging.items()))
         persons, changes = await self._resolve(ops, links)
         # Links first (each visitor's in order, visitors side by side), then the events.
         await asyncio.gather(*(self._link(visitor, steps) for visitor, steps in changes.items()))
@@ -230,6 +232,14 @@ class EventStore:
         if not ops:
             return []
         outcomes = await self._apply_ops(ops, persons, now)
+        moved = [index for index, outcome in enumerate(outcomes) if outcome.status == "moved"]
+        if moved:
+            # Resolved before a concurrent sign-in linked the visitor: to the customer.
+            for index in moved:
+                persons[index] = keys.customer_person(outcomes[index].moved_to)
+            again = await self._apply_ops([ops[i] for i in moved], [persons[i] for i in moved], now)
+            for index, outcome in zip(moved, again, strict=True):
+                outcomes[index] = outcome
         await self._log(ops, persons, outcomes)
         return outcomes
 
@@ -248,8 +258,8 @@ class EventStore:
         outcomes: dict[int, Outcome] = {}
         for group, reply in zip(groups, replies, strict=True):
             indexes = [index for person in group for index in by_person[person]]
-            for index, (status, new_order, first_order) in zip(indexes, reply, strict=True):
-                outcomes[index] = Outcome(str(status), bool(new_order), bool(first_order))
+            for index, answer in zip(indexes, reply, strict=True):
+                outcomes[index] = Outcome.from_reply(answer)
         return [outcomes[index] for index in range(len(ops))]
 
     async def _apply_group(
@@ -261,6 +271,8 @@ class EventStore:
     ) -> list[Any]:
         payload = {
             "templates": self._templates,
+            "link": keys.LINK_TEMPLATE,
+            "visitor_prefix": keys.VISITOR_PERSON % "",
             "now": now.timestamp(),
             "dedup_ttl": self._settings.dedup_ttl_seconds,
             "recent_cap": self._settings.recent_interactions_cap,
@@ -331,9 +343,15 @@ def _count(pipe: Pipeline, op: dict[str, Any], person: str, outcome: Outcome) ->
 class Outcome:
     """What the apply script did with one op."""
 
-    status: str  # fresh, dup, or relog (applied before, not yet on the stream)
+    status: str  # fresh, dup, relog (applied before, not yet on the stream), or moved
     new_order: bool
     first_order: bool
+    moved_to: str = ""  # for "moved": the customer the visitor was linked to meanwhile
+
+    @classmethod
+    def from_reply(cls, reply: list[Any]) -> Outcome:
+        status, new_order, first_order, *moved_to = reply
+        return cls(str(status), bool(new_order), bool(first_order), *map(str, moved_to))
 
 
 def _person_of(op: dict[str, Any], linked: str | None) -> str:

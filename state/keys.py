@@ -47,6 +47,8 @@ PERSON_TEMPLATES: dict[str, str] = {
 }
 # visitor id -> the customer id it was linked to (in the visitor's own slot).
 LINK_TEMPLATE = PREFIX + ":{v:%s}:customer"
+# visitor id -> the customer it is being merged into, until the merge has finished.
+MERGING_TEMPLATE = PREFIX + ":{v:%s}:merging"
 
 
 VISITOR_PERSON = "v:%s"
@@ -77,6 +79,10 @@ def person_key(kind: str, person: str) -> str:
 
 def link_key(visitor_id: str) -> str:
     return LINK_TEMPLATE % visitor_id
+
+
+def merging_key(visitor_id: str) -> str:
+    return MERGING_TEMPLATE % visitor_id
 
 
 # Everyone with state: the worker sweeps it to re-evaluate segments as time passes.

@@ -191,6 +191,7 @@ async def _drop_retries(redis: Redis, persons: set[str]) -> None:
 async def _delete_keys(redis: Redis, found: Footprint) -> int:
     doomed = [keys.person_key(kind, p) for p in found.persons for kind in keys.PERSON_TEMPLATES]
     doomed += [keys.link_key(visitor) for visitor in found.visitors]
+    doomed += [keys.merging_key(visitor) for visitor in found.visitors]
     for visitor in found.visitors:
         for placement in PLACEMENTS:  # exact placement and visitor: "y:x" is not "x"
             pattern = keys.SEND_TEMPLATE % ("*", placement, _glob_escape(visitor))

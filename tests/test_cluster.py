@@ -44,8 +44,20 @@ def inspector(cluster_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def api(cluster_url: str, settings: Settings) -> Iterator[TestClient]:
-    on_cluster = settings.model_copy(update={"redis_url": cluster_url, "campaigns_file": EXAMPLE})
+def campaigns(tmp_path: Path) -> Path:
+    """The example campaigns without its A/B experiment: a visitor's variant would
+    otherwise decide whether home recommendations are personal."""
+    text = EXAMPLE.read_text()
+    start = text.index("\nexperiments:")
+    end = text.index("\n# ", start)
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(text[:start] + text[end:])
+    return path
+
+
+@pytest.fixture
+def api(cluster_url: str, settings: Settings, campaigns: Path) -> Iterator[TestClient]:
+    on_cluster = settings.model_copy(update={"redis_url": cluster_url, "campaigns_file": campaigns})
     with TestClient(create_app(on_cluster)) as client:
         yield client
 
@@ -117,7 +129,7 @@ def test_events_offers_and_a_merge_across_nodes_then_erasure(
     assert "delay-apology" not in {offer["offer_id"] for offer in offers["offers"]}
 
     body = recommend(api, visitor_id=visitor)
-    assert body["strategy"] == "personal"
+    assert body["experiment"] is None and body["strategy"] == "personal"
     assert not {item["item_id"] for item in body["items"]} & set(viewed)
 
     expected = sorted([*(str(e["event_id"]) for e in events), str(signup["event_id"])])

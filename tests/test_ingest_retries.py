@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from models.events import Event
 from settings import Settings
 from state import keys
 from state.connection import open_client
-from state.ingest import EventStore, IngestResult
+from state.ingest import EventStore, IngestResult, event_op
 from tests.conftest import own_redis
 from training.backfill import export_history
 from training.datafiles import read_events
@@ -113,10 +114,11 @@ def test_a_merge_cut_short_is_finished_by_the_retry(redis_url: str) -> None:
         # The fold into the customer succeeds, moving the month's buyers fails.
         await broken(redis, keys.new_buyers_key(MONTH), signup)
         visitor, customer = keys.visitor_person("v3"), keys.customer_person("c3")
-        assert await redis.get(keys.link_key("v3")) is None  # not linked yet
+        assert await redis.get(keys.merging_key("v3")) == "c3"  # linked, not finished
 
         assert (await ingest(redis, signup)).accepted == 1
         assert await redis.get(keys.link_key("v3")) == "c3"
+        assert await redis.get(keys.merging_key("v3")) is None
         assert await redis.smembers(keys.buyers_key(MONTH)) == {customer}
         assert await redis.smembers(keys.new_buyers_key(MONTH)) == {customer}
         assert not await redis.exists(keys.person_key("profile", visitor))
@@ -145,3 +147,28 @@ def test_a_failure_after_the_append_repeats_the_entry_and_the_export_keeps_one(
     out = tmp_path / "export.jsonl"
     export_history(Settings(redis_url=redis_url), out)
     assert [row["event_id"] for row in read_events(out)] == ["e-view"]
+
+
+def test_events_that_resolved_a_visitor_before_a_sign_in_land_on_the_customer(
+    redis_url: str,
+) -> None:
+    """Request A read the visitor unlinked; request B linked it before A applied."""
+    view = {"event_id": "e-late", "type": "view", "visitor_id": "v5", "item_id": "i9"}
+    signup = {"event_id": "e-in", "type": "signup", "visitor_id": "v5", "customer_id": "c5"}
+
+    async def scenario() -> None:
+        redis = await open_client(redis_url)
+        store = EventStore(redis, Settings())
+        assert (await ingest(redis, signup)).accepted == 1
+        ops = [event_op(Event.model_validate(view), datetime.now(UTC))]
+        persons = [keys.visitor_person("v5")]  # what A resolved before B's sign-in
+        outcomes = await store._store(ops, persons, datetime.now(UTC))
+        customer = keys.customer_person("c5")
+        assert persons == [customer] and outcomes[0].status == "fresh"
+        recent = await redis.lrange(keys.person_key("recent", customer), 0, -1)
+        assert any("i9" in entry for entry in recent)
+        assert not await redis.exists(keys.person_key("recent", keys.visitor_person("v5")))
+        assert (await ingest(redis, view)).duplicates == 1
+        await redis.aclose()
+
+    asyncio.run(scenario())
