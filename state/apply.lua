@@ -16,17 +16,6 @@ local T = p.templates
 
 local function key(kind, person) return string.format(T[kind], person) end
 
-local function keep_max(k, field, value)
-  local current = tonumber(redis.call('HGET', k, field))
-  if not current or value > current then redis.call('HSET', k, field, value) return true end
-  return false
-end
-
-local function keep_min(k, field, value)
-  local current = tonumber(redis.call('HGET', k, field))
-  if not current or value < current then redis.call('HSET', k, field, value) end
-end
-
 -- Whether the event was seen: a person's event ids live in a zset scored by arrival,
 -- trimmed to the dedup window. An id still in `unlogged` (id -> "<new order><first
 -- order>|<arrival>") was applied but never reached the stream: the caller appends it,

@@ -8,6 +8,8 @@ operation stays within one hash slot, as a real cluster insists.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -71,3 +73,21 @@ def _is_ok(client: redis.Redis, masters: int) -> bool:
     text = info.decode() if isinstance(info, bytes) else str(info)
     fields = dict(line.split(":", 1) for line in text.split() if ":" in line)
     return fields.get("cluster_state") == "ok" and fields.get("cluster_known_nodes") == str(masters)
+
+
+@contextmanager
+def embedded(data_dir: Path, cluster: bool) -> Iterator[str]:
+    """A fresh embedded Valkey, or a fresh 3-master cluster, for as long as the block
+    runs: its URL. For tests and benchmarks that want one of their own."""
+    server: ValkeyServer | EmbeddedCluster
+    if cluster:
+        server = EmbeddedCluster(data_dir)
+        url = server.start()
+    else:
+        server = ValkeyServer(data_dir=data_dir)
+        server.start()
+        url = server.connection_url
+    try:
+        yield url
+    finally:
+        server.stop()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from importlib import resources
 from typing import Any
 
 import orjson
@@ -31,9 +30,10 @@ from redis.asyncio import Redis
 from campaigns.person import Order
 from campaigns.retention import month_of
 from state import keys
+from state.scripts import lua
 from state.slots import per_slot
 
-_ABSORB = resources.files("state").joinpath("absorb.lua").read_text()
+_ABSORB = lua("fields.lua", "absorb.lua")
 _GET_EACH = (
     "local out = {} for i, k in ipairs(KEYS) do out[i] = redis.call('GET', k) or '' end return out"
 )

