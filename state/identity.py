@@ -76,7 +76,7 @@ async def read_links_and_merges(
     visitors = list(dict.fromkeys(visitors))
     names = [keys.link_key(v) for v in visitors] + [keys.merging_key(v) for v in visitors]
     found = await per_slot(redis, redis.register_script(_GET_EACH), names)
-    links = {v: link or None for v, link in zip(visitors, found, strict=False)}
+    links = {v: link or None for v, link in zip(visitors, found[: len(visitors)], strict=True)}
     merging = {v: m for v, m in zip(visitors, found[len(visitors) :], strict=True) if m}
     return links, merging
 

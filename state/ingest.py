@@ -1,19 +1,20 @@
 """Storing behaviour events: applied to their persons, then appended to the stream.
 
 `event_op` is the pure part: it turns a validated event into the small set of updates
-it implies (recent interactions, cart changes, an order). Storing a request takes three
-round trips, each slot-local so that a Redis Cluster takes them as they are:
+it implies (recent interactions, cart changes, an order). Storing a request takes a few
+steps, each slot-local so that a Redis Cluster takes them as they are:
 
-1. read the visitors' customer links, and link (merging an anonymous visitor into its
-   customer, see `state.identity`) where an event names a new customer;
-2. apply the ops with the apply script, per person: dedup by `event_id`, profile, cart,
-   ledger. An event id is marked "unlogged" until step 3 has appended it;
-3. append the fresh events to the behaviour stream and update the cross-person sets
-   (everyone, the month's buyers, referrals), then clear the "unlogged" marks.
+1. read the visitors' customer links (one script call per slot), and link visitors to
+   the customers their events name (merging an anonymous visitor, `state.identity`);
+2. apply the ops with the apply script, one call per slot: dedup by `event_id`,
+   profile, cart, ledger. An event id stays marked "unlogged" until step 4;
+3. append the new events to the behaviour stream (one script call), then update the
+   cross-person sets (everyone, the month's buyers, referrals);
+4. clear the "unlogged" marks.
 
-A request that fails between 2 and 3 answers an error; its retry finds the events
-applied but unlogged and appends them then, so an acknowledged event is always in the
-stream and never counted twice in a profile.
+A request that fails after step 2 answers an error; its retry finds the events applied
+but unlogged and appends (and counts) them then, so an acknowledged event is always in
+the stream and never applied twice to a profile.
 """
 
 from __future__ import annotations
@@ -209,8 +210,7 @@ class EventStore:
             return set(), set()
         pipe = self._redis.pipeline(transaction=False)
         for index in checked:
-            seen = keys.person_key("seen", keys.customer_person(ops[index]["customer"]))
-            pipe.zscore(seen, ops[index]["event_id"])
+            pipe.zscore(_seen_key(ops[index]), ops[index]["event_id"])
         found = await pipe.execute()
         return set(checked), {
             i for i, score in zip(checked, found, strict=True) if score is not None
@@ -219,8 +219,7 @@ class EventStore:
     async def _is_replay(self, op: dict[str, Any]) -> bool:
         if "event_id" not in op:
             return False
-        seen = keys.person_key("seen", keys.customer_person(op["customer"]))
-        return await self._redis.zscore(seen, op["event_id"]) is not None
+        return await self._redis.zscore(_seen_key(op), op["event_id"]) is not None
 
     async def _link(self, visitor: str, steps: list[tuple[str | None, str]]) -> None:
         for linked, customer in steps:
@@ -229,8 +228,6 @@ class EventStore:
     async def _store(
         self, ops: list[dict[str, Any]], persons: list[str], now: datetime
     ) -> list[Outcome]:
-        if not ops:
-            return []
         outcomes = await self._apply_ops(ops, persons, now)
         moved = [index for index, outcome in enumerate(outcomes) if outcome.status == "moved"]
         if moved:
@@ -357,6 +354,11 @@ class Outcome:
 def _person_of(op: dict[str, Any], linked: str | None) -> str:
     customer = op.get("customer") or linked
     return keys.customer_person(customer) if customer else keys.visitor_person(op["visitor"])
+
+
+def _seen_key(op: dict[str, Any]) -> str:
+    """Where a linking op's event id would be, had it been stored before: its customer."""
+    return keys.person_key("seen", keys.customer_person(op["customer"]))
 
 
 def _profile_key(person: str) -> str:

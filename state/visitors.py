@@ -74,14 +74,14 @@ class PersonReader:
             )
             self._arguments[kinds] = arguments
         person = keys.visitor_person(visitor_id)
-        replies = await self._pipeline(
+        replies = await self._read_slot(
             keys.link_key(visitor_id), person, "visitor", arguments, extra_gets, fields
         )
         linked, values = replies[0]
         extras = replies[1 : 1 + len(extra_gets)]
         if linked:
             person = keys.customer_person(linked)
-            replies = await self._pipeline(
+            replies = await self._read_slot(
                 keys.person_key("profile", person), person, "person", arguments, (), fields
             )
             values = replies[0][1]
@@ -97,7 +97,7 @@ class PersonReader:
             ),
         )
 
-    async def _pipeline(
+    async def _read_slot(
         self,
         slot_key: str,
         person: str,
@@ -106,7 +106,8 @@ class PersonReader:
         extra_gets: tuple[str, ...],
         fields: tuple[tuple[str, ...], ...],
     ) -> list[Any]:
-        """The read script's reply, then the extra GETs' and the field reads'."""
+        """Read one person's slot: the read script's reply, then the extra GETs' and the
+        field reads' (which travel with it)."""
 
         def reads(pipe: Pipeline) -> None:
             for key in extra_gets:
