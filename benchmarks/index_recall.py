@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.bundle import Bundle, load_bundle, newest_bundle_path
-from models.index import index_kind
+from models.index import HNSW_EF_SEARCH, index_kind
 
 K = 10
 
@@ -52,11 +52,13 @@ def timed_search(
     return found, (time.perf_counter() - started) * 1000 / len(asked)
 
 
-def measure(models: Path, n_queries: int) -> dict[str, float | int | str]:
+def measure(models: Path, n_queries: int, ef_search: int) -> dict[str, float | int | str]:
     path = newest_bundle_path(models)
     if path is None:
         raise SystemExit(f"no bundle under {models}")
     bundle = load_bundle(path)
+    if isinstance(bundle.user_index, faiss.IndexHNSWFlat):
+        bundle.user_index.hnsw.efSearch = ef_search
     vectors = np.ascontiguousarray(bundle.item_factors, dtype=np.float32)
     exact = faiss.IndexFlatIP(vectors.shape[1])
     exact.add(vectors)
@@ -67,6 +69,7 @@ def measure(models: Path, n_queries: int) -> dict[str, float | int | str]:
     return {
         "items": len(vectors),
         "index": index_kind(bundle.user_index),
+        "ef_search": ef_search if index_kind(bundle.user_index) == "hnsw" else 0,
         "recall_at_10": hits / (K * len(asked)),
         "index_ms_per_query": index_ms,
         "exact_ms_per_query": exact_ms,
@@ -79,14 +82,22 @@ def main() -> None:
     )
     parser.add_argument("models", type=Path, nargs="+", help="MODELS_DIR folders")
     parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument(
+        "--ef-search",
+        type=int,
+        nargs="+",
+        default=[HNSW_EF_SEARCH],
+        help="HNSW candidate list lengths to try (the served one by default)",
+    )
     parser.add_argument("--out", type=Path, default=Path("var/bench/index_recall.json"))
     args = parser.parse_args()
     faiss.omp_set_num_threads(1)  # one request, one thread: as served
-    rows = [measure(models, args.queries) for models in args.models]
-    print(f"{'items':>10} {'index':>6} {'recall@10':>10} {'ms/query':>9} {'exact ms':>9}")
+    rows = [measure(models, args.queries, ef) for models in args.models for ef in args.ef_search]
+    print(f"{'items':>10} {'index':>6} {'ef':>4} {'recall@10':>10} {'ms/query':>9} {'exact ms':>9}")
     for row in rows:
-        print(f"{row['items']:>10,} {row['index']:>6} {row['recall_at_10']:>10.3f} "
-              f"{row['index_ms_per_query']:>9.3f} {row['exact_ms_per_query']:>9.3f}")  # fmt: skip
+        print(f"{row['items']:>10,} {row['index']:>6} {row['ef_search']:>4} "
+              f"{row['recall_at_10']:>10.3f} {row['index_ms_per_query']:>9.3f} "
+              f"{row['exact_ms_per_query']:>9.3f}")  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=2))
 

@@ -6,7 +6,7 @@ visitor did), so the same code serves API requests and can be tested without Red
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +22,8 @@ from models.weights import confidence, event_weight, recency_decay, strength
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
+
+SET_LOOKUP_MAX = 1024  # candidates checked against the blocked set one by one, up to this
 
 VERBS = {
     "view": "viewed",
@@ -187,8 +189,14 @@ class Recommender:
             bundle.gram, bundle.item_factors, seeds, confidence(weights, bundle.alpha)
         )
         ranked = self._top_by_vector(bundle.user_index, vector, filters, limit, blocked)
-        explain = self._explainer(history, seeds)
-        return [Recommended(i, s, explain(i)) for i, s in ranked]
+        if not ranked:
+            return []
+        latest = self._latest_types(history)
+        anchors = self._nearest_seeds(seeds, [i for i, _ in ranked])
+        return [
+            Recommended(i, s, self._because(a, latest))
+            for (i, s), a in zip(ranked, anchors, strict=True)
+        ]
 
     def _personal_item_item(
         self,
@@ -271,17 +279,22 @@ class Recommender:
         limit: int,
         blocked: set[int],
     ) -> list[tuple[int, float]]:
-        """Search wider and wider until `limit` admissible items are found or none remain."""
-        wanted = limit + len(blocked)
-        n_items = self.bundle.n_items
+        """Search wider and wider until `limit` admissible items are found or none remain.
+
+        The first search asks for the blocked items plus twice `limit`: the blocked ones
+        (what the visitor touched) sit near its vector, and `limit` more leaves room for
+        items out of stock. Asking for more costs HNSW a longer candidate list.
+        """
+        n = max(len(blocked) + 2 * limit, 32)
+        ceiling = min(self.bundle.n_items, self.max_candidates)
         while True:
-            n = min(max(wanted * 4, 32), n_items, self.max_candidates)
+            n = min(n, ceiling)
             ids, scores = search(index, vector, n)  # type: ignore[arg-type]
             keep_mask = self._admissible_mask(ids, filters, blocked)
-            if keep_mask.sum() >= limit or n >= min(n_items, self.max_candidates):
+            if keep_mask.sum() >= limit or n >= ceiling:
                 kept = ids[keep_mask][:limit], scores[keep_mask][:limit]
                 return list(zip(kept[0].tolist(), kept[1].tolist(), strict=True))
-            wanted *= 4
+            n *= 4
 
     def _admissible_mask(
         self, candidates: IntArray, filters: Filters, blocked: set[int]
@@ -290,7 +303,11 @@ class Recommender:
         if filters.category is not None:
             code = self.catalog.find_code(filters.category)
             mask &= self.catalog.category_codes[candidates] == (code if code is not None else -2)
-        if blocked:
+        if blocked and len(candidates) <= SET_LOOKUP_MAX:  # far cheaper than np.isin here
+            mask &= np.fromiter(
+                (c not in blocked for c in candidates.tolist()), np.bool_, len(candidates)
+            )
+        elif blocked:
             mask &= ~np.isin(candidates, np.fromiter(blocked, dtype=np.int64, count=len(blocked)))
         return mask
 
@@ -308,16 +325,10 @@ class Recommender:
         taken = blocked | {r.index for r in results}
         return results + self.trending(filters, limit - len(results), blocked=taken)
 
-    def _explainer(self, history: VisitorHistory, seeds: IntArray) -> Callable[[int], str]:
-        """Name, for each recommended item, the visitor's item it is most similar to."""
+    def _nearest_seeds(self, seeds: IntArray, targets: list[int]) -> list[int]:
+        """For each recommended item, the visitor's item most like it: the "because"."""
         unit = self.bundle.unit_factors
-        seed_vectors = unit[seeds]
-        latest = self._latest_types(history)
-
-        def explain(index: int) -> str:
-            return self._because(int(seeds[int(np.argmax(seed_vectors @ unit[index]))]), latest)
-
-        return explain
+        return seeds[np.argmax(unit[targets] @ unit[seeds].T, axis=1)].tolist()
 
     @staticmethod
     def _latest_types(history: VisitorHistory) -> dict[str, str]:

@@ -17,6 +17,8 @@ from server.campaign_store import CampaignStore
 from server.circuit import CircuitBreaker
 from server.engine import Engine
 from server.errors import install_error_handlers
+from server.hot_route import PATH as HOT_PATH
+from server.hot_route import RecommendationsHotPath
 from server.limits import BodySizeLimit
 from server.observe import ObserveRequests
 from server.people import PeopleService
@@ -107,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router, responses=ERROR_RESPONSES)
     install_error_handlers(app)
+    hot = next(r for r in recommendations.router.routes if getattr(r, "path", None) == HOT_PATH)
+    app.add_middleware(RecommendationsHotPath, route=hot)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -46,6 +46,16 @@ def error_response(
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status, headers)
 
 
+def api_error_response(exc: ApiError) -> Response:
+    return error_response(exc.status, exc.code, exc.message, exc.headers, **exc.extra)
+
+
+def store_unavailable_response() -> Response:
+    return error_response(
+        503, "unavailable", "state store unavailable, retry shortly", {"Retry-After": "1"}
+    )
+
+
 def describe_validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
     """Pydantic errors as plain `{field, message}` pairs, without echoing the input back."""
     return [
@@ -60,7 +70,7 @@ def describe_validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> Response:
-        return error_response(exc.status, exc.code, exc.message, exc.headers, **exc.extra)
+        return api_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
@@ -78,9 +88,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RedisTimeoutError)
     async def _redis_down(request: Request, exc: Exception) -> Response:
         log.warning("redis unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return error_response(
-            503, "unavailable", "state store unavailable, retry shortly", {"Retry-After": "1"}
-        )
+        return store_unavailable_response()
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
