@@ -13,9 +13,7 @@ from tests.test_observability import samples
 ROUTE = (("method", "GET"), ("route", "/v1/recommendations"))
 
 
-def test_answers_are_counted_under_the_route_template(
-    client: TestClient, visitor_id: str
-) -> None:
+def test_answers_are_counted_under_the_route_template(client: TestClient, visitor_id: str) -> None:
     before = samples(client)
     ok = ("encore_requests_total", (*ROUTE, ("status", "200")))
     refused = ("encore_requests_total", (*ROUTE, ("status", "401")))
@@ -54,10 +52,10 @@ def test_repeated_parameters_read_as_the_framework_reads_them(
     client: TestClient, bundle: Bundle, visitor_id: str
 ) -> None:
     top = [item["item_id"] for item in recommend(client, visitor_id=visitor_id)["items"]]
+    repeated = [("limit", "3"), ("limit", "5"), ("exclude", top[0]), ("exclude", top[1])]
     response = client.get(
         "/v1/recommendations",
-        params=[("visitor_id", visitor_id), ("limit", "3"), ("limit", "5"),
-                ("exclude", top[0]), ("exclude", top[1])],  # fmt: skip
+        params=[("visitor_id", visitor_id), *repeated],
         headers={**PUBLIC, "X-Request-ID": "hot-path-1"},
     )
     assert response.status_code == 200
@@ -69,9 +67,7 @@ def test_repeated_parameters_read_as_the_framework_reads_them(
 
 
 def test_an_error_raised_while_answering_is_the_contracts_json(client: TestClient) -> None:
-    response = client.get(
-        "/v1/recommendations?visitor_id=a&placement=product", headers=PUBLIC
-    )
+    response = client.get("/v1/recommendations?visitor_id=a&placement=product", headers=PUBLIC)
     assert response.status_code == 422
     assert response.json() == {
         "error": {"code": "invalid_request", "message": "the product placement needs item_id"}
