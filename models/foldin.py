@@ -40,11 +40,14 @@ def fold_in_user(
 def aggregate_interactions(
     item_indices: npt.NDArray[np.int64], weights: FloatArray
 ) -> tuple[npt.NDArray[np.int64], FloatArray]:
-    """Sum the weights of repeated items, as training does when it builds the matrix."""
-    if len(item_indices) == 0:
-        return item_indices, weights
-    unique, inverse = np.unique(item_indices, return_inverse=True)
-    summed = np.zeros(len(unique), dtype=np.float32)
-    np.add.at(summed, inverse, weights)
-    keep = summed > 0
-    return unique[keep], summed[keep]
+    """Sum the weights of repeated items, as training does when it builds the matrix;
+    items in index order. A visitor's history is short (at most a few hundred entries),
+    where a dict beats np.unique's sort several times over."""
+    totals: dict[int, float] = {}
+    for index, weight in zip(item_indices.tolist(), weights.tolist(), strict=True):
+        totals[index] = totals.get(index, 0.0) + weight
+    kept = sorted(index for index, total in totals.items() if total > 0)
+    return (
+        np.fromiter(kept, dtype=np.int64, count=len(kept)),
+        np.fromiter((totals[i] for i in kept), dtype=np.float32, count=len(kept)),
+    )

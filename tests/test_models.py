@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from models.bundle import Bundle, load_bundle, newest_bundle_path, save_bundle
 from models.catalog import CatalogView
-from models.foldin import fold_in_user
+from models.foldin import aggregate_interactions, fold_in_user
 from models.recommend import Filters, Interaction, Recommender, VisitorHistory
 from models.weights import confidence, recency_decay
 
@@ -96,3 +96,12 @@ def test_item_item_scoring_matches_a_dense_sum() -> None:
     for target, anchor in zip(scored.targets, scored.anchors, strict=True):
         assert anchor == seeds[np.argmax(strengths * dense[seeds, target])]
     assert score_item_item(rows, seeds, strengths, 50, want=500).exhausted
+
+
+def test_repeated_interactions_sum_and_non_positive_totals_drop() -> None:
+    indices = np.array([5, 3, 5, 7, 0, 7], dtype=np.int64)
+    weights = np.array([1.0, 2.0, 3.0, 0.5, -1.0, -0.5], dtype=np.float32)
+    items, totals = aggregate_interactions(indices, weights)
+    assert items.tolist() == [3, 5]
+    assert totals.tolist() == [2.0, 4.0]
+    assert totals.dtype == np.float32 and items.dtype == np.int64
