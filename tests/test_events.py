@@ -53,6 +53,17 @@ def test_the_same_event_id_counts_once(
     assert (shown["orders"], shown["lifetime_value"], shown["events"]) == (1, 50.0, 1)
 
 
+def test_an_id_repeated_within_one_batch_counts_once(
+    client: TestClient, redis_client: redis.Redis, visitor_id: str
+) -> None:
+    view = {"event_id": f"{visitor_id}-v", "type": "view", "visitor_id": visitor_id,
+            "item_id": "i000003"}  # fmt: skip
+    before = redis_client.xlen(keys.EVENTS_STREAM)
+    assert send(client, view, view) == {"accepted": 1, "duplicates": 1}
+    assert redis_client.xlen(keys.EVENTS_STREAM) == before + 1
+    assert profile(client, visitor_id)["events"] == 1
+
+
 def test_a_batch_with_one_invalid_event_stores_nothing(
     client: TestClient, redis_client: redis.Redis, visitor_id: str
 ) -> None:
