@@ -146,10 +146,10 @@ class EventStore:
         ops = [event_op(event, now) for event in events]
         links, merging = await read_links_and_merges(self._redis, (op["visitor"] for op in ops))
         # A sign-in merge that another request left unfinished is finished first.
-        await asyncio.gather(*(self._linker.finish_merge(v, c) for v, c in merging.items()))
+        await self._linker.finish_merges(merging)
         persons, changes = await self._resolve(ops, links)
-        # Links first (each visitor's in order, visitors side by side), then the events.
-        await asyncio.gather(*(self._link(visitor, steps) for visitor, steps in changes.items()))
+        # Links first (each visitor's in order, visitors together), then the events.
+        await self._link_all(changes)
         outcomes = await self._store(ops, persons, now)
         return IngestResult(
             accepted=sum(outcome.status != "dup" for outcome in outcomes),
@@ -221,13 +221,20 @@ class EventStore:
             return False
         return await self._redis.zscore(_seen_key(op), op["event_id"]) is not None
 
-    async def _link(self, visitor: str, steps: list[tuple[str | None, str]]) -> None:
-        for linked, customer in steps:
-            await self._linker.link(visitor, linked, customer)
+    async def _link_all(self, changes: dict[str, list[tuple[str | None, str]]]) -> None:
+        """Round n links every visitor with an n-th change, all of them at once."""
+        depth = max((len(steps) for steps in changes.values()), default=0)
+        for n in range(depth):
+            await self._linker.link_all(
+                [(visitor, *steps[n]) for visitor, steps in changes.items() if len(steps) > n]
+            )
 
     async def _store(
         self, ops: list[dict[str, Any]], persons: list[str], now: datetime
     ) -> list[Outcome]:
+        # The stream records travel only to the append: the apply script has no use
+        # for them, and they are most of a batch's JSON.
+        records = [op.pop("record") for op in ops]
         outcomes = await self._apply_ops(ops, persons, now)
         moved = [index for index, outcome in enumerate(outcomes) if outcome.status == "moved"]
         if moved:
@@ -237,7 +244,7 @@ class EventStore:
             again = await self._apply_ops([ops[i] for i in moved], [persons[i] for i in moved], now)
             for index, outcome in zip(moved, again, strict=True):
                 outcomes[index] = outcome
-        await self._log(ops, persons, outcomes)
+        await self._log(ops, records, persons, outcomes)
         return outcomes
 
     async def _apply_ops(
@@ -281,21 +288,25 @@ class EventStore:
         return reply
 
     async def _log(
-        self, ops: list[dict[str, Any]], persons: list[str], outcomes: list[Outcome]
+        self,
+        ops: list[dict[str, Any]],
+        records: list[str],
+        persons: list[str],
+        outcomes: list[Outcome],
     ) -> None:
         """Append what is new to the stream, then to the cross-person sets; once all of
         that has succeeded, clear the events' "unlogged" marks. A retry after a failure
         here redoes it: the sets are idempotent; only a failure after the append, while
         the sets are written, can count an order twice in its month's totals."""
-        records: list[str] = []
+        entries: list[str] = []
         stored: list[str] = []
         unlogged: dict[str, list[str]] = {}
         counts = self._redis.pipeline(transaction=False)
         referrals = []
-        for op, person, outcome in zip(ops, persons, outcomes, strict=True):
+        for op, record, person, outcome in zip(ops, records, persons, outcomes, strict=True):
             if outcome.status == "dup":
                 continue
-            records += [person, op["record"]]
+            entries += [person, record]
             stored.append(person)
             if "event_id" in op:
                 unlogged.setdefault(person, []).append(op["event_id"])
@@ -303,11 +314,11 @@ class EventStore:
             _count(counts, op, person, outcome)
             if op.get("referrer") and op["referrer"] != op.get("customer"):
                 referrals.append(self._refer_once(op["referrer"], person))
-        if not records:
+        if not entries:
             return
         counts.sadd(keys.PEOPLE, *dict.fromkeys(stored))
         stream = [keys.EVENTS_STREAM]
-        await self._append(keys=stream, args=[self._settings.stream_max_len, *records])
+        await self._append(keys=stream, args=[self._settings.stream_max_len, *entries])
         await asyncio.gather(counts.execute(), *referrals)
         if unlogged:
             marks = [keys.person_key("unlogged", person) for person in unlogged]
