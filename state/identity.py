@@ -21,17 +21,19 @@ still sent.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from campaigns.person import Order
 from campaigns.retention import month_of
 from state import keys
 from state.scripts import lua
-from state.slots import per_slot
+from state.slots import per_slot, script_each
+from state.visitors import READ_SCRIPT
 
 _ABSORB = lua("fields.lua", "absorb.lua")
 _GET_EACH = (
@@ -43,8 +45,19 @@ VISITOR_STATE = {
     "wishlist": "set", "purchased": "set", "orders": "hash", "counts": "hash",
     "redeemed": "set", "segments": "set", "seen": "zset", "unlogged": "hash",
 }  # fmt: skip
+_STATE_READ = orjson.dumps(
+    {
+        "templates": {kind: keys.PERSON_TEMPLATES[kind] for kind in VISITOR_STATE},
+        "kinds": list(VISITOR_STATE.items()),
+    }
+)
 # Kept on the visitor: journey steps scheduled for it are claimed and sent under it.
 JOURNEY_KINDS = ("journeys", "sent", "sending", "messages")
+# Step 1 of a merge, atomic: link the visitor and mark it merging (both in its slot).
+# KEYS: the link, the mark. ARGV: the customer.
+_START_MERGE = "redis.call('SET', KEYS[1], ARGV[1]) redis.call('SET', KEYS[2], ARGV[1])"
+# What a finished merge deletes of the visitor.
+DROPPED_KINDS = tuple(kind for kind in keys.PERSON_TEMPLATES if kind not in JOURNEY_KINDS)
 # Kinds the fold writes on the customer's side.
 ABSORB_KINDS = (*VISITOR_STATE, "visitors")
 PERSON_STAT_FIELDS = ("count", "points", "period")
@@ -87,68 +100,95 @@ class Linker:
     def __init__(self, redis: Redis, recent_cap: int, touches_cap: int) -> None:
         self._redis = redis
         self._absorb = redis.register_script(_ABSORB)
+        self._start = redis.register_script(_START_MERGE)
+        self._read = redis.register_script(READ_SCRIPT)
         self._move_stats = redis.register_script(_MOVE_STATS)
         self._caps = {"recent_cap": recent_cap, "touches_cap": touches_cap}
 
-    async def link(self, visitor: str, linked: str | None, customer: str) -> None:
-        """Make `customer` the visitor's person from now on."""
-        if linked is None:
-            start = self._redis.pipeline(transaction=True)
-            start.set(keys.link_key(visitor), customer)
-            start.set(keys.merging_key(visitor), customer)
-            await start.execute()
-            await self.finish_merge(visitor, customer)
+    async def link_all(self, steps: Sequence[tuple[str, str | None, str]]) -> None:
+        """Make each (visitor, current link, customer) step's customer the visitor's
+        person from now on; a visitor appears once. The batch's merges take each step
+        together: a round trip per step for all of them, not per visitor."""
+        if not steps:
             return
-        # A visitor moving to another customer takes nothing along; the old customer
-        # no longer reaches it.
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.srem(keys.person_key("visitors", keys.customer_person(linked)), visitor)
-        pipe.set(keys.link_key(visitor), customer)
-        pipe.sadd(keys.person_key("visitors", keys.customer_person(customer)), visitor)
-        await pipe.execute()
+        merges = {visitor: customer for visitor, linked, customer in steps if linked is None}
+        moves = self._redis.pipeline(transaction=False)
+        for visitor, linked, customer in steps:
+            if linked is not None:
+                # A visitor moving to another customer takes nothing along; the old
+                # customer no longer reaches it.
+                moves.srem(keys.person_key("visitors", keys.customer_person(linked)), visitor)
+                moves.set(keys.link_key(visitor), customer)
+                moves.sadd(keys.person_key("visitors", keys.customer_person(customer)), visitor)
+        starts = [
+            ([keys.link_key(visitor), keys.merging_key(visitor)], [customer])
+            for visitor, customer in merges.items()
+        ]
+        await asyncio.gather(moves.execute(), script_each(self._redis, self._start, starts))
+        await self.finish_merges(merges)
 
-    async def finish_merge(self, visitor: str, customer: str) -> None:
-        """Steps 2-5: fold the (now frozen) visitor into the customer and drop it."""
-        source, target = keys.visitor_person(visitor), keys.customer_person(customer)
-        state = await read_state(self._redis, source)
-        arguments = {
-            "templates": {kind: keys.PERSON_TEMPLATES[kind] for kind in ABSORB_KINDS},
-            "visitor": visitor,
-            "person": target,
-            "state": state,
-            **self._caps,
-        }
-        ledger = await self._absorb(
-            keys=[keys.person_key("profile", target)], args=[orjson.dumps(arguments)]
+    async def finish_merges(self, merges: dict[str, str]) -> None:
+        """Steps 2-5 for each visitor -> customer: fold the (now frozen) visitors into
+        their customers and drop them."""
+        if not merges:
+            return
+        pairs = [(keys.visitor_person(v), keys.customer_person(c)) for v, c in merges.items()]
+        states = await self._read_states([source for source, _ in pairs])
+        calls = [
+            ([keys.person_key("profile", target)], [self._absorb_arguments(visitor, target, state)])
+            for visitor, (_, target), state in zip(merges, pairs, states, strict=True)
+        ]
+        # In order: two visitors folding into one customer see each other's orders.
+        ledgers = await script_each(self._redis, self._absorb, calls)
+        shared = self._redis.pipeline(transaction=False)
+        for (source, target), state, ledger in zip(pairs, states, ledgers, strict=True):
+            _queue_shared_moves(shared, source, target, state, _orders(ledger))
+        await shared.execute()
+        await asyncio.gather(
+            *(
+                self._move_redemptions(source, target, state["redeemed"])
+                for (source, target), state in zip(pairs, states, strict=True)
+                if state["redeemed"]
+            )
         )
-        await self._move_shared_entries(source, target, state, _orders(ledger))
-        await self._move_redemptions(source, target, state["redeemed"])
-        finish = self._redis.pipeline(transaction=True)
-        finish.delete(
-            *(keys.person_key(k, source) for k in keys.PERSON_TEMPLATES if k not in JOURNEY_KINDS),
-            keys.merging_key(visitor),
-        )
-        await finish.execute()
+        drop = self._redis.pipeline(transaction=False)
+        for visitor, (source, _) in zip(merges, pairs, strict=True):
+            # One DEL per visitor, atomic: its keys and the mark share its slot.
+            drop.delete(
+                *(
+                    keys.person_key(k, source)
+                    for k in keys.PERSON_TEMPLATES
+                    if k not in JOURNEY_KINDS
+                ),
+                keys.merging_key(visitor),
+            )
+        await drop.execute()
 
-    async def _move_shared_entries(
-        self, source: str, target: str, state: dict[str, Any], merged: list[Order]
-    ) -> None:
-        """Segments, everyone, and the month buyer sets, from the merged ledger: the
-        customer is new in the month of its earliest order and in no other."""
-        pipe = self._redis.pipeline(transaction=False)
-        for name in state["segments"]:
-            pipe.srem(keys.segment_key(name), source)
-        pipe.srem(keys.PEOPLE, source)
-        for month in {month_of(order.at) for order in _orders(state["orders"])}:
-            pipe.srem(keys.buyers_key(month), source)
-            pipe.srem(keys.new_buyers_key(month), source)
-            pipe.sadd(keys.buyers_key(month), target)
-        months = sorted({month_of(order.at) for order in merged})
-        for month in months[1:]:
-            pipe.srem(keys.new_buyers_key(month), target)
-        if months:
-            pipe.sadd(keys.new_buyers_key(months[0]), target)
-        await pipe.execute()
+    async def _read_states(self, persons: list[str]) -> list[dict[str, Any]]:
+        """Every kind the fold takes, per person (one read script call each, all in one
+        round trip); hashes and zsets as flat [name, value, ...] lists."""
+        calls = [
+            ([keys.person_key("profile", person)], [person, "person", _STATE_READ])
+            for person in persons
+        ]
+        return [
+            {
+                kind: sorted(values) if reader == "set" else list(values)
+                for (kind, reader), values in zip(VISITOR_STATE.items(), reply[1], strict=True)
+            }
+            for reply in await script_each(self._redis, self._read, calls)
+        ]
+
+    def _absorb_arguments(self, visitor: str, target: str, state: dict[str, Any]) -> bytes:
+        return orjson.dumps(
+            {
+                "templates": {kind: keys.PERSON_TEMPLATES[kind] for kind in ABSORB_KINDS},
+                "visitor": visitor,
+                "person": target,
+                "state": state,
+                **self._caps,
+            }
+        )
 
     async def _move_redemptions(self, source: str, target: str, offers: list[str]) -> None:
         """Offer caps and spent points follow the visitor into the customer."""
@@ -162,28 +202,23 @@ class Linker:
         )
 
 
-async def read_state(redis: Redis, person: str) -> dict[str, Any]:
-    """Every kind the fold takes, hashes and zsets as flat [name, value, ...] lists."""
-    pipe = redis.pipeline(transaction=False)
-    for kind, reader in VISITOR_STATE.items():
-        name = keys.person_key(kind, person)
-        if reader == "hash":
-            pipe.hgetall(name)
-        elif reader == "list":
-            pipe.lrange(name, 0, -1)
-        elif reader == "set":
-            pipe.smembers(name)
-        else:
-            pipe.zrange(name, 0, -1, withscores=True)
-    state: dict[str, Any] = {}
-    for (kind, reader), reply in zip(VISITOR_STATE.items(), await pipe.execute(), strict=True):
-        if reader == "hash":
-            state[kind] = [part for pair in reply.items() for part in pair]
-        elif reader == "zset":
-            state[kind] = [part for member, score in reply for part in (member, score)]
-        else:
-            state[kind] = sorted(reply) if reader == "set" else list(reply)
-    return state
+def _queue_shared_moves(
+    pipe: Pipeline, source: str, target: str, state: dict[str, Any], merged: list[Order]
+) -> None:
+    """Segments, everyone, and the month buyer sets, from the merged ledger: the
+    customer is new in the month of its earliest order and in no other."""
+    for name in state["segments"]:
+        pipe.srem(keys.segment_key(name), source)
+    pipe.srem(keys.PEOPLE, source)
+    for month in {month_of(order.at) for order in _orders(state["orders"])}:
+        pipe.srem(keys.buyers_key(month), source)
+        pipe.srem(keys.new_buyers_key(month), source)
+        pipe.sadd(keys.buyers_key(month), target)
+    months = sorted({month_of(order.at) for order in merged})
+    for month in months[1:]:
+        pipe.srem(keys.new_buyers_key(month), target)
+    if months:
+        pipe.sadd(keys.new_buyers_key(months[0]), target)
 
 
 def _orders(flat: list[str]) -> list[Order]:

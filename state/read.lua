@@ -13,6 +13,7 @@ local readers = {
   hash = function(k) return redis.call('HGETALL', k) end,
   list = function(k) return redis.call('LRANGE', k, 0, -1) end,
   set = function(k) return redis.call('SMEMBERS', k) end,
+  zset = function(k) return redis.call('ZRANGE', k, 0, -1, 'WITHSCORES') end,
 }
 local values = {}
 for i, pair in ipairs(p.kinds) do

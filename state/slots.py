@@ -81,6 +81,27 @@ async def script_and_reads(
     return replies[0], list(replies[1:])
 
 
+async def script_each(
+    redis: Redis, script: AsyncScript, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
+) -> list[Any]:
+    """One run of the script per (keys, args): pipelined on a single server (one round
+    trip for all), side by side on a cluster, which refuses scripts in pipelines."""
+    if is_cluster(redis):
+        return list(await asyncio.gather(*(script(keys=k, args=a) for k, a in calls)))
+
+    def queued() -> Pipeline:
+        pipe = redis.pipeline(transaction=False)
+        for k, a in calls:
+            pipe.evalsha(script.sha, len(k), *k, *a)
+        return pipe
+
+    try:
+        return list(await queued().execute())
+    except NoScriptError:  # a restarted server: load the script, then try again
+        await redis.script_load(script.script)
+        return list(await queued().execute())
+
+
 def _script_pipeline(
     redis: Redis,
     script: AsyncScript,

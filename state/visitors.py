@@ -23,7 +23,7 @@ from state.interactions import decode_interaction
 from state.offers import STAT_FIELDS, RedemptionCounts
 from state.slots import script_and_reads
 
-_SCRIPT = resources.files("state").joinpath("read.lua").read_text()
+READ_SCRIPT = resources.files("state").joinpath("read.lua").read_text()
 READERS = {
     "profile": "hash", "recent": "list", "purchased": "set", "cart": "hash",
     "wishlist": "set", "orders": "hash", "counts": "hash", "segments": "set",
@@ -49,7 +49,7 @@ class PersonReader:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._script = redis.register_script(_SCRIPT)
+        self._script = redis.register_script(READ_SCRIPT)
         self._arguments: dict[tuple[str, ...], bytes] = {}
 
     async def read(
