@@ -109,13 +109,14 @@ loadtest: $(STAMP)
 # The headline benchmarks (docs/performance.md); the 1M-item bundle takes ~6 minutes to
 # build on first use.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/recommendation_floors.py --items 100000
-	$(BIN)/python benchmarks/recommendation_floors.py --items 100000 --connections 4 --out var/bench/recommendation_floors_c4.json
-	$(BIN)/python benchmarks/recommendation_floors.py --items 10000 --events 300000 --out var/bench/recommendation_floors_10k.json
-	$(BIN)/python benchmarks/recommendation_floors.py --items 1000000 --events 3000000 --out var/bench/recommendation_floors_1m.json
-	$(BIN)/python benchmarks/index_recall.py var/bench/models-10000 var/bench/models-100000 var/bench/models-1000000
-	$(BIN)/python benchmarks/ingestion.py --events 200000 --cluster
-	$(BIN)/python benchmarks/memory_per_visitor.py --visitors 50000
+	$(BIN)/python -m benchmarks.recommendation_floors --items 100000
+	$(BIN)/python -m benchmarks.paced_latency --items 100000
+	$(BIN)/python -m benchmarks.recommendation_floors --items 10000 --events 300000 --out var/bench/recommendation_floors_10k.json
+	$(BIN)/python -m benchmarks.recommendation_floors --items 1000000 --events 3000000 --out var/bench/recommendation_floors_1m.json
+	$(BIN)/python -m benchmarks.paced_latency --items 1000000 --events 3000000 --out var/bench/paced_latency_1m.json
+	$(BIN)/python -m benchmarks.index_recall var/bench/models-10000 var/bench/models-100000 var/bench/models-1000000 --ef-search 32 64 128
+	$(BIN)/python -m benchmarks.ingestion --events 200000 --cluster
+	$(BIN)/python -m benchmarks.memory_per_visitor --visitors 50000
 	$(BIN)/python -m benchmarks.server_choice --items 100000
 
 format: $(STAMP)

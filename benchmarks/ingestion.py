@@ -92,7 +92,12 @@ async def post_all(base: str, bodies: list[bytes], callers: int) -> float:
     """Sends every body with `callers` requests in flight; the seconds it took."""
     queue = iter(bodies)
     headers = {"X-API-Key": SECRET_KEY, "Content-Type": "application/json"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+    # A connection per request: uvicorn's workers share one listening socket, and a few
+    # long-lived connections can all land on one worker (docs/performance.md).
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, timeout=60, limits=fresh
+    ) as client:
 
         async def caller() -> None:
             for body in queue:
@@ -153,7 +158,7 @@ def main() -> None:
     )
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--callers", type=int, default=4, help="HTTP batch calls in flight")
+    parser.add_argument("--callers", type=int, default=8, help="HTTP batch calls in flight")
     parser.add_argument("--out", type=Path, default=Path("var/bench/ingestion.json"))
     parser.add_argument("--cluster", action="store_true", help="also against a Redis Cluster")
     args = parser.parse_args()

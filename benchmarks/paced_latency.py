@@ -2,10 +2,12 @@
 
 wrk keeps every connection busy, so at any connection count that saturates two workers
 it measures the peak, not a 70% load. This script measures the peak first (wrk -c32,
-as recommendation_floors.py does), then gives each of 32 connections a pause before
-every request (wrk's Lua `delay`), adjusting the pause until the achieved rate is
-within a few percent of the asked share, and measures latency there: the median of
-`--runs` paced runs, with the share each one achieved.
+as recommendation_floors.py does), then gives each of `--connections` connections (8,
+a store back end's pool) a pause before every request (wrk's Lua `delay`), adjusting
+the pause until the achieved rate is within a few percent of the asked share, and
+measures latency there: the median of `--runs` paced runs, with the share each one
+achieved. More connections spread less evenly over uvicorn's workers, which share one
+listening socket: see docs/performance.md for 32.
 
     .venv/bin/python -m benchmarks.paced_latency --items 100000 --share 0.7
 """
@@ -21,20 +23,20 @@ from benchmarks.recommendation_floors import encore_command, ensure_bundle, serv
 from models.bundle import newest_bundle_path
 from server.inprocess import free_port
 
-CONNECTIONS = 32
+PEAK_CONNECTIONS = 32
 TOLERANCE = 0.05  # the achieved share may miss the asked one by this much
 TUNING_ROUNDS = 6
 
 
-def tune_pause(url: str, target_rps: float, light_latency_ms: float) -> int:
-    """The per-request pause (ms) at which 32 connections send about `target_rps`."""
-    pause = max(0, round(CONNECTIONS / target_rps * 1000 - light_latency_ms))
+def tune_pause(url: str, connections: int, target_rps: float, light_latency_ms: float) -> int:
+    """The per-request pause (ms) at which the connections send about `target_rps`."""
+    pause = max(0, round(connections / target_rps * 1000 - light_latency_ms))
     for _ in range(TUNING_ROUNDS):
-        achieved = wrk(url, 4, CONNECTIONS, pause)["rps"]
+        achieved = wrk(url, 4, connections, pause)["rps"]
         if abs(achieved / target_rps - 1) <= TOLERANCE:
             break
         # Each connection's cycle is pause plus latency: move the pause by the gap.
-        cycle_gap_ms = (CONNECTIONS / target_rps - CONNECTIONS / achieved) * 1000
+        cycle_gap_ms = (connections / target_rps - connections / achieved) * 1000
         pause = max(0, pause + round(cycle_gap_ms))
     return pause
 
@@ -47,6 +49,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--share", type=float, default=0.7, help="of Encore's peak req/s")
+    parser.add_argument("--connections", type=int, default=8, help="paced connections")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("var/bench/paced_latency.json"))
@@ -58,11 +61,11 @@ def main() -> None:
     commands = {"encore": encore_command(port, args.workers)}
     with serving(commands, {"encore": port}, store, models, bundle) as urls:
         url = urls["encore"]
-        wrk(url, 2, CONNECTIONS)  # warm up
-        peak = statistics.median(wrk(url, args.seconds, CONNECTIONS)["rps"] for _ in range(3))
+        wrk(url, 2, PEAK_CONNECTIONS)  # warm up
+        peak = statistics.median(wrk(url, args.seconds, PEAK_CONNECTIONS)["rps"] for _ in range(3))
         light = wrk(url, 3, 1)["p50_ms"]
-        pause = tune_pause(url, args.share * peak, light)
-        runs = [wrk(url, args.seconds, CONNECTIONS, pause) for _ in range(args.runs)]
+        pause = tune_pause(url, args.connections, args.share * peak, light)
+        runs = [wrk(url, args.seconds, args.connections, pause) for _ in range(args.runs)]
     shares = [run["rps"] / peak for run in runs]
     summary = {
         "items": args.items,
@@ -78,7 +81,7 @@ def main() -> None:
     }
     print(
         f"{args.items:,} items, {args.workers} workers: peak {peak:,.0f} req/s; "
-        f"{CONNECTIONS} connections paced {pause} ms, median of {args.runs}"
+        f"{args.connections} connections paced {pause} ms, median of {args.runs}"
     )
     print(
         f"at {summary['rps']:,.0f} req/s ({summary['share_of_peak']:.0%} of peak, runs "

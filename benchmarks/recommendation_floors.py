@@ -95,7 +95,8 @@ async def seed_visitor(redis_url: str, catalog: Path) -> None:
 def wrk(url: str, seconds: int, connections: int, pause_ms: int | None = None) -> dict[str, float]:
     """One wrk run: req/s, p50, p99, non-2xx answers. `pause_ms` makes each connection
     wait that long before each request (wrk's Lua `delay`), to hold a chosen load."""
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    threads = min(2, connections)  # wrk wants a connection per thread at least
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     with tempfile.TemporaryDirectory() as folder:
         if pause_ms is not None:
             script = Path(folder) / "pause.lua"
