@@ -19,8 +19,13 @@ import json
 import statistics
 from pathlib import Path
 
-from benchmarks.recommendation_floors import encore_command, ensure_bundle, serving, wrk
-from models.bundle import newest_bundle_path
+from benchmarks.recommendation_floors import (
+    add_store_arguments,
+    bundle_for,
+    encore_command,
+    serving,
+    wrk,
+)
 from server.inprocess import free_port
 
 PEAK_CONNECTIONS = 32
@@ -45,18 +50,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--events", type=int, default=1_000_000)
+    add_store_arguments(parser)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--share", type=float, default=0.7, help="of Encore's peak req/s")
     parser.add_argument("--connections", type=int, default=8, help="paced connections")
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("var/bench/paced_latency.json"))
     args = parser.parse_args()
-    store, models = ensure_bundle(args.items, args.events)
-    bundle = newest_bundle_path(models)
-    assert bundle is not None
+    store, models, bundle = bundle_for(args)
     port = free_port()
     commands = {"encore": encore_command(port, args.workers)}
     with serving(commands, {"encore": port}, store, models, bundle) as urls:

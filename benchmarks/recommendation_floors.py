@@ -194,6 +194,22 @@ def summarise(results: dict[str, list[dict[str, float]]]) -> dict[str, dict[str,
     }
 
 
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    """The generated store and the wrk runs every serving benchmark takes."""
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=3)
+
+
+def bundle_for(args: argparse.Namespace) -> tuple[Path, Path, Path]:
+    """The store, its models folder and its newest bundle, made on first use."""
+    store, models = ensure_bundle(args.items, args.events)
+    bundle = newest_bundle_path(models)
+    assert bundle is not None
+    return store, models, bundle
+
+
 def encore_command(port: int, workers: int) -> list[str]:
     return [sys.executable, "-m", "server", "--port", str(port), "--workers", str(workers)]
 
@@ -202,17 +218,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--events", type=int, default=1_000_000)
+    add_store_arguments(parser)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("var/bench/recommendation_floors.json"))
     args = parser.parse_args()
-    store, models = ensure_bundle(args.items, args.events)
-    bundle = newest_bundle_path(models)
-    assert bundle is not None
+    store, models, bundle = bundle_for(args)
     ports = {name: free_port() for name in ("encore", "framework floor", "work floor")}
     uvicorn = [
         sys.executable,

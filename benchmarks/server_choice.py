@@ -16,8 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks.recommendation_floors import ensure_bundle, measure_servers
-from models.bundle import newest_bundle_path
+from benchmarks.recommendation_floors import add_store_arguments, bundle_for, measure_servers
 from server.inprocess import free_port
 
 
@@ -37,16 +36,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--events", type=int, default=1_000_000)
+    add_store_arguments(parser)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("var/bench/server_choice.json"))
     args = parser.parse_args()
-    store, models = ensure_bundle(args.items, args.events)
-    bundle = newest_bundle_path(models)
-    assert bundle is not None
+    store, models, bundle = bundle_for(args)
     choices = {f"uvicorn x{n}": (uvicorn, n) for n in (1, 2, 3)}
     if importlib.util.find_spec("granian") is not None:
         choices |= {f"granian x{n}": (granian, n) for n in (1, 2)}
