@@ -92,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--visitors", type=int, default=100_000)
     parser.add_argument("--events-per-visitor", type=float, default=8.0)
+    parser.add_argument("--out", type=Path, default=Path("var/bench/memory_per_visitor.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
     shape = StoreShape(visitors=args.visitors, events=int(args.visitors * args.events_per_visitor))
@@ -108,9 +109,8 @@ def main() -> None:
     print(f"bytes per visitor: {report['bytes_per_visitor']:.0f} (target 400)")
     for kind, size in report["bytes_per_visitor_by_kind"].items():  # type: ignore[attr-defined]
         print(f"  {kind:<24}{size:>10.1f}")
-    out = Path("var/bench/memory_per_visitor.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
