@@ -10,7 +10,8 @@
 -- A person's ops are tallied and written once per group (the profile's times and event
 -- count, daily counts, recent list, dedup ids): most of a script's cost is the number of
 -- commands it calls, not their size. Cart, wishlist and ledger updates stay per op, in
--- order, since they depend on one another.
+-- order, since they depend on one another, and such an op flushes the tally around it
+-- (see `writes_directly`).
 -- Returns, per op in order: {status, new_order, first_order[, customer]} where status is
 -- 'fresh', 'dup', 'relog' (applied by an earlier attempt that failed before the stream
 -- append; the order flags are that attempt's) or 'moved' (the visitor was linked to
@@ -159,8 +160,19 @@ local function apply(op, k, tally)
   return new_order, first_order
 end
 
+-- Whether the op writes keys beyond the tally (cart, wishlist, ledger, profile fields).
+-- Such an op is bracketed by flushes: should a later op fail, Redis keeps what the
+-- script wrote so far, and an op whose writes landed must be marked seen with them, or
+-- its retry would apply them twice. Ops that only add to the tally land together or
+-- not at all.
+local function writes_directly(op)
+  return op.customer or op.cart_add or op.cart_remove or op.wishlist or op.purchase
+    or op.returned or op.profile or op.referrer
+end
+
+-- Writes the tally and returns a fresh one.
 local function flush(k, tally)
-  if tally.events == 0 then return end
+  if tally.events == 0 then return tally end
   local fields = {}
   for field in pairs(tally.times) do fields[#fields + 1] = field end
   local stored = redis.call('HMGET', k.profile, unpack(fields))
@@ -187,6 +199,7 @@ local function flush(k, tally)
     call_sliced('ZADD', k.seen, tally.seen)
     call_sliced('HSET', k.unlogged, tally.unlogged)
   end
+  return new_tally()
 end
 
 -- The customer an anonymous person's visitor was linked to since the caller read its
@@ -217,7 +230,10 @@ for _, group in ipairs(p.groups) do
         out[#out + 1] = known[id]
         applied[id] = true
       else
+        local direct = writes_directly(op)
+        if direct then tally = flush(k, tally) end
         local new_order, first_order = apply(op, k, tally)
+        if direct then tally = flush(k, tally) end
         if id then applied[id] = true end
         out[#out + 1] = {'fresh', new_order, first_order}
       end

@@ -172,3 +172,33 @@ def test_events_that_resolved_a_visitor_before_a_sign_in_land_on_the_customer(
         await redis.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_failure_late_in_a_persons_batch_keeps_the_earlier_events_applied_once(
+    redis_url: str,
+) -> None:
+    """Redis keeps what a script wrote before it failed: the purchase and the cart add
+    that landed must not land again on the retry, and the order must still count."""
+    order = {"event_id": "e-o", "type": "purchase", "visitor_id": "v1", "order_id": "o1",
+             "value": 40.0, "item_id": "i1", "timestamp": ORDER_TIME}  # fmt: skip
+    cart = {"event_id": "e-c", "type": "add_to_cart", "visitor_id": "v1", "item_id": "i2"}
+    wish = {"event_id": "e-w", "type": "wishlist_add", "visitor_id": "v1", "item_id": "i3"}
+
+    async def scenario() -> None:
+        redis = await open_client(redis_url)
+        person = keys.visitor_person("v1")
+        await broken(redis, keys.person_key("wishlist", person), order, cart, wish)
+        retried = await ingest(redis, order, cart, wish)
+        assert (retried.accepted, retried.duplicates, retried.new_orders) == (
+            3,
+            0,
+            (True, False, False),
+        )
+        assert await redis.hgetall(keys.person_key("cart", person)) == {"i2": "1"}
+        assert await redis.hget(keys.month_totals_key(MONTH), "orders") == "1"
+        assert await redis.sismember(keys.buyers_key(MONTH), person)
+        assert await redis.hget(keys.person_key("profile", person), "events") == "3"
+        assert sorted(await stream_ids(redis)) == ["e-c", "e-o", "e-w"]
+        await redis.aclose()
+
+    asyncio.run(scenario())
