@@ -138,11 +138,17 @@ class Linker:
             ([keys.person_key("profile", target)], [self._absorb_arguments(visitor, target, state)])
             for visitor, (_, target), state in zip(merges, pairs, states, strict=True)
         ]
-        # In order: two visitors folding into one customer see each other's orders.
         ledgers = await script_each(self._redis, self._absorb, calls)
+        # Two visitors of one customer may fold in either order (side by side on a
+        # cluster): the customer's new-buyer month comes from every ledger they returned.
+        merged: dict[str, dict[str, Order]] = {}
+        for (_, target), ledger in zip(pairs, ledgers, strict=True):
+            merged.setdefault(target, {}).update((o.key, o) for o in _orders(ledger))
         shared = self._redis.pipeline(transaction=False)
-        for (source, target), state, ledger in zip(pairs, states, ledgers, strict=True):
-            _queue_shared_moves(shared, source, target, state, _orders(ledger))
+        for (source, target), state in zip(pairs, states, strict=True):
+            _queue_source_moves(shared, source, target, state)
+        for target, orders in merged.items():
+            _queue_new_buyer_month(shared, target, list(orders.values()))
         await shared.execute()
         await asyncio.gather(
             *(
@@ -202,11 +208,9 @@ class Linker:
         )
 
 
-def _queue_shared_moves(
-    pipe: Pipeline, source: str, target: str, state: dict[str, Any], merged: list[Order]
-) -> None:
-    """Segments, everyone, and the month buyer sets, from the merged ledger: the
-    customer is new in the month of its earliest order and in no other."""
+def _queue_source_moves(pipe: Pipeline, source: str, target: str, state: dict[str, Any]) -> None:
+    """The visitor leaves its segments, everyone, and its month buyer sets, where the
+    customer takes its place."""
     for name in state["segments"]:
         pipe.srem(keys.segment_key(name), source)
     pipe.srem(keys.PEOPLE, source)
@@ -214,6 +218,11 @@ def _queue_shared_moves(
         pipe.srem(keys.buyers_key(month), source)
         pipe.srem(keys.new_buyers_key(month), source)
         pipe.sadd(keys.buyers_key(month), target)
+
+
+def _queue_new_buyer_month(pipe: Pipeline, target: str, merged: list[Order]) -> None:
+    """From the merged ledger: the customer is new in the month of its earliest order
+    and in no other."""
     months = sorted({month_of(order.at) for order in merged})
     for month in months[1:]:
         pipe.srem(keys.new_buyers_key(month), target)

@@ -254,6 +254,29 @@ def test_an_order_seen_on_both_sides_of_a_merge_counts_once(
     assert (shown["orders"], shown["lifetime_value"]) == (1, 100.0)
 
 
+def test_two_visitors_signing_in_as_one_customer_in_one_batch_make_one_new_buyer_month(
+    client: TestClient, redis_client: redis.Redis, visitor_id: str
+) -> None:
+    """Their merges run together (side by side on a cluster): the customer is new in the
+    month of the earliest order either brought, and in no other."""
+    customer = keys.customer_person(f"c-{visitor_id}")
+    months = {"a": "1999-01", "b": "1999-03"}
+    for side, month in months.items():
+        send(client, {"type": "purchase", "visitor_id": f"{visitor_id}-{side}",
+                      "order_id": f"o-{side}", "value": 10.0, "item_id": "i000040",
+                      "timestamp": f"{month}-10T10:00:00Z"})  # fmt: skip
+    signs_in = [
+        {"type": "signup", "visitor_id": f"{visitor_id}-{side}", "customer_id": f"c-{visitor_id}"}
+        for side in months
+    ]
+    send(client, *signs_in)
+    assert customer in redis_client.smembers(keys.new_buyers_key("1999-01"))
+    assert customer not in redis_client.smembers(keys.new_buyers_key("1999-03"))
+    for month in months.values():
+        assert customer in redis_client.smembers(keys.buyers_key(month))
+    assert profile(client, f"{visitor_id}-b")["orders"] == 2
+
+
 def test_a_merge_keeps_the_newest_interactions(client: TestClient, visitor_id: str) -> None:
     customer = f"c-{visitor_id}"
     old = [{"type": "view", "visitor_id": visitor_id, "item_id": f"old-{n}",
