@@ -37,7 +37,7 @@ def tune_pause(url: str, connections: int, target_rps: float, light_latency_ms: 
     """The per-request pause (ms) at which the connections send about `target_rps`."""
     pause = max(0, round(connections / target_rps * 1000 - light_latency_ms))
     for _ in range(TUNING_ROUNDS):
-        achieved = wrk(url, 4, connections, pause)["rps"]
+        achieved = max(wrk(url, 4, connections, pause)["rps"], 1.0)
         if abs(achieved / target_rps - 1) <= TOLERANCE:
             break
         # Each connection's cycle is pause plus latency: move the pause by the gap.

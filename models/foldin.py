@@ -46,8 +46,7 @@ def aggregate_interactions(
     totals: dict[int, float] = {}
     for index, weight in zip(item_indices.tolist(), weights.tolist(), strict=True):
         totals[index] = totals.get(index, 0.0) + weight
-    kept = sorted(index for index, total in totals.items() if total > 0)
-    return (
-        np.fromiter(kept, dtype=np.int64, count=len(kept)),
-        np.fromiter((totals[i] for i in kept), dtype=np.float32, count=len(kept)),
-    )
+    items = sorted(totals)
+    summed = np.fromiter((totals[i] for i in items), dtype=np.float32, count=len(items))
+    keep = summed > 0  # after the cast: a total too small for float32 is no signal
+    return np.fromiter(items, dtype=np.int64, count=len(items))[keep], summed[keep]

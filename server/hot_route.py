@@ -10,6 +10,7 @@ route's own 422. The route stays, as the fallback and as the OpenAPI description
 
 from __future__ import annotations
 
+import logging
 from typing import Any, get_origin
 from urllib.parse import parse_qsl
 
@@ -25,6 +26,7 @@ from server.errors import ApiError, api_error_response, store_unavailable_respon
 from server.responses import JSONResponse
 from server.schemas import RecommendationQuery
 
+log = logging.getLogger(__name__)
 PATH = "/v1/recommendations"
 KEY_HEADER = b"x-api-key"
 KEY_PARAMETER = "api_key"
@@ -64,7 +66,8 @@ class RecommendationsHotPath:
             return JSONResponse(await state.recommendations.answer(query))
         except ApiError as exc:
             return api_error_response(exc)
-        except (RedisConnectionError, RedisTimeoutError):
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            log.warning("redis unavailable on GET %s: %s", PATH, exc)
             return store_unavailable_response()
 
 
