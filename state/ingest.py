@@ -238,9 +238,18 @@ class EventStore:
         outcomes = await self._apply_ops(ops, persons, now)
         moved = [index for index, outcome in enumerate(outcomes) if outcome.status == "moved"]
         if moved:
-            # Resolved before a concurrent sign-in linked the visitor: to the customer.
+            # Resolved before a concurrent sign-in linked the visitor: to the customer,
+            # unless this call already answered for the same id there.
+            answered = {
+                (persons[i], op["event_id"])
+                for i, op in enumerate(ops)
+                if "event_id" in op and outcomes[i].status != "moved"
+            }
             for index in moved:
                 persons[index] = keys.customer_person(outcomes[index].moved_to)
+                if (persons[index], ops[index].get("event_id")) in answered:
+                    outcomes[index] = Outcome("dup", False, False)
+            moved = [index for index in moved if outcomes[index].status == "moved"]
             again = await self._apply_ops([ops[i] for i in moved], [persons[i] for i in moved], now)
             for index, outcome in zip(moved, again, strict=True):
                 outcomes[index] = outcome

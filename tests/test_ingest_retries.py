@@ -202,3 +202,29 @@ def test_a_failure_late_in_a_persons_batch_keeps_the_earlier_events_applied_once
         await redis.aclose()
 
     asyncio.run(scenario())
+
+
+def test_an_id_sent_to_a_customer_both_directly_and_through_a_just_linked_visitor_counts_once(
+    redis_url: str,
+) -> None:
+    """The op resolved to the visitor comes back "moved"; its id already reached the
+    customer in the same request, so it is a duplicate, not a second stream entry."""
+    signup = {"event_id": "e-in6", "type": "signup", "visitor_id": "v6", "customer_id": "c6"}
+    view = {"event_id": "e-x", "type": "view", "visitor_id": "v6", "item_id": "i9"}
+
+    async def scenario() -> None:
+        redis = await open_client(redis_url)
+        store = EventStore(redis, Settings())
+        assert (await ingest(redis, signup)).accepted == 1
+        now = datetime.now(UTC)
+        ops = [event_op(Event.model_validate(view), now) for _ in range(2)]
+        customer = keys.customer_person("c6")
+        persons = [keys.visitor_person("v6"), customer]  # one resolved before the sign-in
+        outcomes = await store._store(ops, persons, now)
+        assert [outcome.status for outcome in outcomes] == ["dup", "fresh"]
+        assert persons == [customer, customer]
+        assert (await stream_ids(redis)).count("e-x") == 1
+        assert await redis.hget(keys.person_key("profile", customer), "events") == "2"
+        await redis.aclose()
+
+    asyncio.run(scenario())
