@@ -10,7 +10,7 @@
 -- A person's ops are tallied and written once per group (the profile's times and event
 -- count, daily counts, recent list, dedup ids): most of a script's cost is the number of
 -- commands it calls, not their size. Cart, wishlist and ledger updates stay per op, in
--- order, since they depend on one another, and such an op flushes the tally around it
+-- order, since they depend on one another, and such an op flushes the tally after it
 -- (see `writes_directly`).
 -- Returns, per op in order: {status, new_order, first_order[, customer]} where status is
 -- 'fresh', 'dup', 'relog' (applied by an earlier attempt that failed before the stream
@@ -40,8 +40,12 @@ local function call_sliced(command, k, args)
 end
 
 -- What one group's ops add up to, written by `flush`.
-local function new_tally()
-  return {times = {}, events = 0, counts = {}, drops = {}, recent = {}, seen = {}, unlogged = {}}
+-- `drops` (daily counts gone out of the window) and `pushed` (the recent list grew) carry
+-- over from flush to flush: they are settled once, at the group's last flush.
+local function new_tally(carried)
+  carried = carried or {drops = {}, pushed = false}
+  return {times = {}, events = 0, counts = {}, recent = {}, seen = {}, unlogged = {},
+          drops = carried.drops, pushed = carried.pushed}
 end
 
 local function note_time(tally, field, value, keep)
@@ -161,45 +165,50 @@ local function apply(op, k, tally)
 end
 
 -- Whether the op writes keys beyond the tally (cart, wishlist, ledger, profile fields).
--- Such an op is bracketed by flushes: should a later op fail, Redis keeps what the
--- script wrote so far, and an op whose writes landed must be marked seen with them, or
--- its retry would apply them twice. Ops that only add to the tally land together or
--- not at all.
+-- Such an op flushes the tally right after it: should a later op fail, Redis keeps what
+-- the script wrote so far, and an op whose writes landed must be marked seen with them,
+-- or its retry would apply them twice. Ops that only add to the tally land together, or
+-- not at all and are applied afresh on the retry.
 local function writes_directly(op)
   return op.customer or op.cart_add or op.cart_remove or op.wishlist or op.purchase
     or op.returned or op.profile or op.referrer
 end
 
--- Writes the tally and returns a fresh one.
-local function flush(k, tally)
-  if tally.events == 0 then return tally end
-  local fields = {}
-  for field in pairs(tally.times) do fields[#fields + 1] = field end
-  local stored = redis.call('HMGET', k.profile, unpack(fields))
-  local changed = {}
-  for i, field in ipairs(fields) do
-    local value, keep = tally.times[field][1], tally.times[field][2]
-    local current = tonumber(stored[i])
-    if not current or keep(value, current) then
-      changed[#changed + 1] = field
-      changed[#changed + 1] = value
+-- Writes the tally (with the dedup marks of its ops) and returns a fresh one; the last
+-- flush of a group also drops stale daily counts and trims the recent list.
+local function flush(k, tally, last)
+  if tally.events > 0 then
+    local fields = {}
+    for field in pairs(tally.times) do fields[#fields + 1] = field end
+    local stored = redis.call('HMGET', k.profile, unpack(fields))
+    local changed = {}
+    for i, field in ipairs(fields) do
+      local value, keep = tally.times[field][1], tally.times[field][2]
+      local current = tonumber(stored[i])
+      if not current or keep(value, current) then
+        changed[#changed + 1] = field
+        changed[#changed + 1] = value
+      end
+    end
+    if #changed > 0 then call_sliced('HSET', k.profile, changed) end
+    redis.call('HINCRBY', k.profile, 'events', tally.events)
+    for field, n in pairs(tally.counts) do redis.call('HINCRBY', k.counts, field, n) end
+    if #tally.recent > 0 then
+      call_sliced('LPUSH', k.recent, tally.recent)
+      tally.pushed = true
+    end
+    if #tally.seen > 0 then
+      call_sliced('ZADD', k.seen, tally.seen)
+      call_sliced('HSET', k.unlogged, tally.unlogged)
     end
   end
-  if #changed > 0 then call_sliced('HSET', k.profile, changed) end
-  redis.call('HINCRBY', k.profile, 'events', tally.events)
-  for field, n in pairs(tally.counts) do redis.call('HINCRBY', k.counts, field, n) end
-  local drops = {}
-  for field in pairs(tally.drops) do drops[#drops + 1] = field end
-  call_sliced('HDEL', k.counts, drops)
-  if #tally.recent > 0 then
-    call_sliced('LPUSH', k.recent, tally.recent)
-    redis.call('LTRIM', k.recent, 0, p.recent_cap - 1)
+  if last then
+    local drops = {}
+    for field in pairs(tally.drops) do drops[#drops + 1] = field end
+    call_sliced('HDEL', k.counts, drops)
+    if tally.pushed then redis.call('LTRIM', k.recent, 0, p.recent_cap - 1) end
   end
-  if #tally.seen > 0 then
-    call_sliced('ZADD', k.seen, tally.seen)
-    call_sliced('HSET', k.unlogged, tally.unlogged)
-  end
-  return new_tally()
+  return new_tally(tally)
 end
 
 -- The customer an anonymous person's visitor was linked to since the caller read its
@@ -230,15 +239,13 @@ for _, group in ipairs(p.groups) do
         out[#out + 1] = known[id]
         applied[id] = true
       else
-        local direct = writes_directly(op)
-        if direct then tally = flush(k, tally) end
         local new_order, first_order = apply(op, k, tally)
-        if direct then tally = flush(k, tally) end
+        if writes_directly(op) then tally = flush(k, tally, false) end
         if id then applied[id] = true end
         out[#out + 1] = {'fresh', new_order, first_order}
       end
     end
-    flush(k, tally)
+    flush(k, tally, true)
   end
 end
 return out
