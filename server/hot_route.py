@@ -45,7 +45,7 @@ class RecommendationsHotPath:
         self.route = route  # named in scope, so the metrics label the request by it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "GET":
+        if scope["type"] != "http" or route_path(scope) != PATH or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
         parameters = query_parameters(scope["query_string"])
@@ -81,6 +81,13 @@ def query_parameters(query_string: bytes) -> dict[str, Any]:
         else:
             parameters[name] = value
     return parameters
+
+
+def route_path(scope: Scope) -> str:
+    """The path below the app's mount point (`--root-path`), as the router matches it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def header(scope: Scope, name: bytes) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from models.bundle import Bundle
+from server.hot_route import PATH, route_path
 from tests.conftest import PUBLIC, SECRET
 from tests.helpers import recommend
 from tests.test_observability import samples
@@ -72,3 +73,10 @@ def test_an_error_raised_while_answering_is_the_contracts_json(client: TestClien
     assert response.json() == {
         "error": {"code": "invalid_request", "message": "the product placement needs item_id"}
     }
+
+
+def test_the_path_is_matched_below_the_apps_mount_point() -> None:
+    assert route_path({"path": "/shop/v1/recommendations", "root_path": "/shop"}) == PATH
+    assert route_path({"path": "/v1/recommendations", "root_path": ""}) == PATH
+    assert route_path({"path": "/v1/recommendations"}) == PATH
+    assert route_path({"path": "/other/v1/recommendations", "root_path": "/shop"}) != PATH
