@@ -139,8 +139,22 @@ class Linker:
             for visitor, (_, target), state in zip(merges, pairs, states, strict=True)
         ]
         ledgers = await script_each(self._redis, self._absorb, calls)
-        # Two visitors of one customer may fold in either order (side by side on a
-        # cluster): the customer's new-buyer month comes from every ledger they returned.
+        await self._move_shared(pairs, states, ledgers)
+        drop = self._redis.pipeline(transaction=False)
+        for visitor, (source, _) in zip(merges, pairs, strict=True):
+            # One DEL per visitor, atomic: its keys and the mark share its slot.
+            drop.delete(
+                *(keys.person_key(k, source) for k in DROPPED_KINDS), keys.merging_key(visitor)
+            )
+        await drop.execute()
+
+    async def _move_shared(
+        self, pairs: list[tuple[str, str]], states: list[dict[str, Any]], ledgers: list[Any]
+    ) -> None:
+        """Step 4 for every (visitor, customer) pair: segments, everyone, month buyer
+        sets, offer counters. Two visitors of one customer may fold in either order
+        (side by side on a cluster), so the customer's new-buyer month comes from every
+        ledger the folds returned."""
         merged: dict[str, dict[str, Order]] = {}
         for (_, target), ledger in zip(pairs, ledgers, strict=True):
             merged.setdefault(target, {}).update((o.key, o) for o in _orders(ledger))
@@ -157,18 +171,6 @@ class Linker:
                 if state["redeemed"]
             )
         )
-        drop = self._redis.pipeline(transaction=False)
-        for visitor, (source, _) in zip(merges, pairs, strict=True):
-            # One DEL per visitor, atomic: its keys and the mark share its slot.
-            drop.delete(
-                *(
-                    keys.person_key(k, source)
-                    for k in keys.PERSON_TEMPLATES
-                    if k not in JOURNEY_KINDS
-                ),
-                keys.merging_key(visitor),
-            )
-        await drop.execute()
 
     async def _read_states(self, persons: list[str]) -> list[dict[str, Any]]:
         """Every kind the fold takes, per person (one read script call each, all in one
