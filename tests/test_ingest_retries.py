@@ -47,6 +47,14 @@ async def stream_ids(redis: Redis) -> list[str]:
     return [orjson.loads(fields["event"]).get("event_id", "") for _, fields in entries]
 
 
+async def signed_in(redis: Redis, visitor: str, customer: str) -> EventStore:
+    """A store whose `visitor` has just signed in as `customer`."""
+    signup = {"event_id": f"e-in-{visitor}", "type": "signup", "visitor_id": visitor,
+              "customer_id": customer}  # fmt: skip
+    assert (await ingest(redis, signup)).accepted == 1
+    return EventStore(redis, Settings())
+
+
 async def broken(redis: Redis, key: str, *events: dict[str, Any]) -> None:
     """Ingest with `key` holding a string where a step expects a stream, set or hash."""
     await redis.set(key, "in the way")
@@ -154,12 +162,10 @@ def test_events_that_resolved_a_visitor_before_a_sign_in_land_on_the_customer(
 ) -> None:
     """Request A read the visitor unlinked; request B linked it before A applied."""
     view = {"event_id": "e-late", "type": "view", "visitor_id": "v5", "item_id": "i9"}
-    signup = {"event_id": "e-in", "type": "signup", "visitor_id": "v5", "customer_id": "c5"}
 
     async def scenario() -> None:
         redis = await open_client(redis_url)
-        store = EventStore(redis, Settings())
-        assert (await ingest(redis, signup)).accepted == 1
+        store = await signed_in(redis, "v5", "c5")
         ops = [event_op(Event.model_validate(view), datetime.now(UTC))]
         persons = [keys.visitor_person("v5")]  # what A resolved before B's sign-in
         outcomes = await store._store(ops, persons, datetime.now(UTC))
@@ -209,13 +215,11 @@ def test_an_id_sent_to_a_customer_both_directly_and_through_a_just_linked_visito
 ) -> None:
     """The op resolved to the visitor comes back "moved"; its id already reached the
     customer in the same request, so it is a duplicate, not a second stream entry."""
-    signup = {"event_id": "e-in6", "type": "signup", "visitor_id": "v6", "customer_id": "c6"}
     view = {"event_id": "e-x", "type": "view", "visitor_id": "v6", "item_id": "i9"}
 
     async def scenario() -> None:
         redis = await open_client(redis_url)
-        store = EventStore(redis, Settings())
-        assert (await ingest(redis, signup)).accepted == 1
+        store = await signed_in(redis, "v6", "c6")
         now = datetime.now(UTC)
         ops = [event_op(Event.model_validate(view), now) for _ in range(2)]
         customer = keys.customer_person("c6")
