@@ -16,20 +16,21 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks.recommendation_floors import add_store_arguments, bundle_for, measure_servers
+from benchmarks.recommendation_floors import (
+    add_store_arguments,
+    bundle_for,
+    encore_command,
+    measure_servers,
+)
 from server.inprocess import free_port
 
 
-def granian(workers: int, port: int) -> list[str]:
+def granian(port: int, workers: int) -> list[str]:
     return [
         sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
         "--workers", str(workers), "--loop", "uvloop", "--no-ws", "--log-level", "warning",
         "--host", "127.0.0.1", "--port", str(port), "server.app:create_app",
     ]  # fmt: skip
-
-
-def uvicorn(workers: int, port: int) -> list[str]:
-    return [sys.executable, "-m", "server", "--port", str(port), "--workers", str(workers)]
 
 
 def main() -> None:
@@ -41,13 +42,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("var/bench/server_choice.json"))
     args = parser.parse_args()
     store, models, bundle = bundle_for(args)
-    choices = {f"uvicorn x{n}": (uvicorn, n) for n in (1, 2, 3)}
+    choices = {f"uvicorn x{n}": (encore_command, n) for n in (1, 2, 3)}
     if importlib.util.find_spec("granian") is not None:
         choices |= {f"granian x{n}": (granian, n) for n in (1, 2)}
     else:
         print("granian is not installed (pip install granian): uvicorn only")
     ports = {name: free_port() for name in choices}
-    commands = {name: make(n, ports[name]) for name, (make, n) in choices.items()}
+    commands = {name: make(ports[name], n) for name, (make, n) in choices.items()}
     summary, runs = measure_servers(commands, ports, store, models, bundle, args)
     print(
         f"{args.items:,} items, wrk -c{args.connections} -d{args.seconds}s, median of {args.runs}"
