@@ -73,12 +73,13 @@ async def script_and_reads(
         reads(pipe)
         reply, replies = await asyncio.gather(script(keys=keys, args=args), pipe.execute())
         return reply, list(replies)
-    try:
-        replies = await _script_pipeline(redis, script, keys, args, reads).execute()
-    except NoScriptError:  # a restarted server: load the script, then try again
-        await redis.script_load(script.script)
-        replies = await _script_pipeline(redis, script, keys, args, reads).execute()
-    return replies[0], list(replies[1:])
+
+    def queue(pipe: Pipeline) -> None:
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+        reads(pipe)
+
+    replies = await _pipelined(redis, script, queue)
+    return replies[0], replies[1:]
 
 
 async def script_each(
@@ -89,27 +90,24 @@ async def script_each(
     if is_cluster(redis):
         return list(await asyncio.gather(*(script(keys=k, args=a) for k, a in calls)))
 
-    def queued() -> Pipeline:
-        pipe = redis.pipeline(transaction=False)
+    def queue(pipe: Pipeline) -> None:
         for k, a in calls:
             pipe.evalsha(script.sha, len(k), *k, *a)
-        return pipe
 
-    try:
-        return list(await queued().execute())
-    except NoScriptError:  # a restarted server: load the script, then try again
-        await redis.script_load(script.script)
-        return list(await queued().execute())
+    return await _pipelined(redis, script, queue)
 
 
-def _script_pipeline(
-    redis: Redis,
-    script: AsyncScript,
-    keys: Sequence[str],
-    args: Sequence[Any],
-    reads: Callable[[Pipeline], None],
-) -> Pipeline:
+async def _pipelined(
+    redis: Redis, script: AsyncScript, queue: Callable[[Pipeline], None]
+) -> list[Any]:
+    """Execute the commands `queue` adds, which call `script` by its hash; a restarted
+    server that lost the script gets it loaded, and the pipeline runs again."""
     pipe = redis.pipeline(transaction=False)
-    pipe.evalsha(script.sha, len(keys), *keys, *args)
-    reads(pipe)
-    return pipe
+    queue(pipe)
+    try:
+        return list(await pipe.execute())
+    except NoScriptError:
+        await redis.script_load(script.script)
+        pipe = redis.pipeline(transaction=False)
+        queue(pipe)
+        return list(await pipe.execute())
