@@ -33,12 +33,12 @@ from state.ratelimit import Limit, ip_bucket, key_bucket
 
 log = logging.getLogger(__name__)
 
-api_key_header = APIKeyHeader(
-    name="X-API-Key", auto_error=False, description="Public or secret key"
-)
+KEY_HEADER = "X-API-Key"
+KEY_PARAMETER = "api_key"
+api_key_header = APIKeyHeader(name=KEY_HEADER, auto_error=False, description="Public or secret key")
 # sendBeacon cannot set headers, so the widget's events carry the public key in the URL.
 api_key_query = APIKeyQuery(
-    name="api_key", auto_error=False, description="A public key only (URLs end up in logs)"
+    name=KEY_PARAMETER, auto_error=False, description="A public key only (URLs end up in logs)"
 )
 
 

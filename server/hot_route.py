@@ -21,15 +21,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server.auth import authorize
+from server.auth import KEY_HEADER, KEY_PARAMETER, authorize
 from server.errors import ApiError, api_error_response, store_unavailable_response
 from server.responses import JSONResponse
 from server.schemas import RecommendationQuery
 
 log = logging.getLogger(__name__)
 PATH = "/v1/recommendations"
-KEY_HEADER = b"x-api-key"
-KEY_PARAMETER = "api_key"
+HEADER_NAME = KEY_HEADER.lower().encode("latin-1")  # as ASGI spells header names
 LIST_FIELDS = frozenset(
     name
     for name, field in RecommendationQuery.model_fields.items()
@@ -62,7 +61,7 @@ class RecommendationsHotPath:
         state = scope["app"].state
         client = scope["client"][0] if scope.get("client") else None
         try:
-            await authorize(state, client, header(scope, KEY_HEADER), key_in_url)
+            await authorize(state, client, header(scope, HEADER_NAME), key_in_url)
             return JSONResponse(await state.recommendations.answer(query))
         except ApiError as exc:
             return api_error_response(exc)
