@@ -5,20 +5,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+import scipy.sparse as sp
 from fastapi.testclient import TestClient
 
 from models.bundle import Bundle, load_bundle
 from server.app import create_app
 from settings import Settings
+from tests.conftest import TEST_STORE
 from tests.helpers import categories_of, items_in, recommend, send
+from training.interactions import InteractionLog
 from training.train import TrainOptions, train_bundle
+
+SELECTION_SAMPLE = TEST_STORE.events // 4
 
 
 @pytest.fixture(scope="module")
 def auto_bundle(store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Bundle:
     models = tmp_path_factory.mktemp("auto-models")
-    options = TrainOptions(model="auto", tune=False)
+    # Compared on a sample of people, as a large store's models are.
+    options = TrainOptions(model="auto", tune=False, selection_max_interactions=SELECTION_SAMPLE)
     return load_bundle(
         train_bundle(store_dir / "events.jsonl.gz", store_dir / "catalog.jsonl.gz", models, options)
     )
@@ -42,6 +49,34 @@ def test_train_serves_the_model_that_wins_on_validation(auto_bundle: Bundle) -> 
     assert (
         auto_bundle.manifest["params"][auto_bundle.model] == selection[auto_bundle.model]["params"]
     )
+
+
+def test_models_are_compared_on_a_sample_of_whole_people(auto_bundle: Bundle) -> None:
+    compared_on, rows = auto_bundle.manifest["selection_compared_on"], auto_bundle.manifest["rows"]
+    assert SELECTION_SAMPLE * 0.9 <= compared_on["interactions"] <= SELECTION_SAMPLE
+    assert compared_on["interactions"] < rows["interactions"]
+    assert 0 < compared_on["people"] < rows["people"]
+
+
+def _log(rows_per_person: list[int]) -> InteractionLog:
+    people = np.repeat(np.arange(len(rows_per_person)), rows_per_person)
+    n = len(people)
+    return InteractionLog(
+        people, np.arange(n) % 7, np.ones(n, np.float32), np.arange(n, dtype=np.float64),
+        [f"v:{p}" for p in range(len(rows_per_person))], 7, sp.csr_matrix((0, 7)), n,
+    )  # fmt: skip
+
+
+def test_a_people_sample_keeps_whole_histories_within_the_cap() -> None:
+    sizes = [1 + (p * 37) % 50 for p in range(400)]
+    log = _log(sizes)
+    sample = log.sample_people(2_000, seed=3)
+    kept = np.unique(sample.people)
+    assert 1_900 <= len(sample) <= 2_000
+    assert all(np.count_nonzero(sample.people == p) == sizes[p] for p in kept)
+    assert np.array_equal(kept, np.unique(log.sample_people(2_000, seed=3).people))
+    assert not np.array_equal(kept, np.unique(log.sample_people(2_000, seed=4).people))
+    assert log.sample_people(len(log), seed=3) is log
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     train.add_argument("--no-tune", action="store_true", help="default settings, no grid search")
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--no-churn", action="store_true", help="skip the churn and value models")
+    train.add_argument("--selection-sample", type=int, default=None, metavar="N",
+                       help="compare models on at most N interactions of whole people "
+                            "(default 2,000,000)")  # fmt: skip
 
     evaluation = jobs.add_parser("evaluate", help="offline metrics on a train/test split")
     evaluation.add_argument("--events", type=Path, required=True)
@@ -97,8 +101,13 @@ def main(argv: list[str] | None = None) -> None:
         from training.train import TrainOptions, train_bundle
 
         options = TrainOptions(
-            model=args.model, tune=not args.no_tune, seed=args.seed, churn=not args.no_churn
+            model=args.model,
+            tune=not args.no_tune,
+            seed=args.seed,
+            churn=not args.no_churn,
         )
+        if args.selection_sample is not None:
+            options = replace(options, selection_max_interactions=args.selection_sample)
         models_dir = args.models_dir or settings.models_dir
         path = train_bundle(args.events, args.catalog, models_dir, options)
         manifest = json.loads((path / MANIFEST).read_text())

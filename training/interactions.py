@@ -66,6 +66,22 @@ class InteractionLog:
             self.events_read,
         )
 
+    def sample_people(self, max_rows: int, seed: int) -> InteractionLog:
+        """Whole people, drawn at random, whose rows come to at most `max_rows`.
+
+        Model selection compares models, which a representative sample does as well as
+        the whole log; sampling people rather than rows keeps each history intact, so the
+        validation split still hides part of every sampled person's items.
+        """
+        if len(self) <= max_rows:
+            return self
+        rows_per_person = np.bincount(self.people, minlength=self.n_people)
+        order = np.random.default_rng(seed).permutation(self.n_people)
+        fits = np.searchsorted(np.cumsum(rows_per_person[order]), max_rows, side="right")
+        chosen = np.zeros(self.n_people, dtype=bool)
+        chosen[order[:fits]] = True
+        return self.subset(chosen[self.people])
+
     def matrix(
         self, reference: float | None = None, half_life_days: float | None = None
     ) -> sp.csr_matrix:

@@ -41,6 +41,8 @@ class TrainOptions:
     tune: bool = True
     seed: int = 42
     churn: bool = True  # also train the churn and customer-value models
+    # Above this many interactions, models are compared on a sample of whole people.
+    selection_max_interactions: int = 2_000_000
 
 
 def train_bundle(
@@ -51,7 +53,8 @@ def train_bundle(
     items = read_catalog(catalog_path)
     index_of = {item["item_id"]: i for i, item in enumerate(items)}
     interactions = read_log(read_events(events_path), index_of)
-    chosen, candidates = choose_model(interactions, options)
+    selection = choose_model(interactions, options)
+    chosen, candidates = selection.chosen, selection.candidates
     als_settings = next((c for c in candidates if c.name == "als"), None)
     als = _fit_final_als(interactions, chosen, als_settings)
     ranker = (
@@ -59,7 +62,7 @@ def train_bundle(
         if chosen.name == "als"
         else fit(chosen.name, interactions, chosen.half_life_days, chosen.params)
     )
-    bundle = _bundle(items, interactions, als, ranker, chosen, candidates, started)
+    bundle = _bundle(items, interactions, als, ranker, selection, started)
 
     def add_churn(folder: Path) -> dict[str, Any]:
         summary = train_churn_into(folder, read_events(events_path)) if options.churn else None
@@ -68,9 +71,16 @@ def train_bundle(
     return save_bundle(bundle, models_dir, add_churn)
 
 
-def choose_model(
-    interactions: InteractionLog, options: TrainOptions
-) -> tuple[Candidate, list[Candidate]]:
+@dataclass(frozen=True)
+class Selection:
+    """The model to serve, every candidate it beat, and what they were compared on."""
+
+    chosen: Candidate
+    candidates: list[Candidate]
+    compared_on: dict[str, int]  # interactions and people in the validation sample
+
+
+def choose_model(interactions: InteractionLog, options: TrainOptions) -> Selection:
     """The servable model that wins on validation (or the one asked for), with its settings."""
     names = list(SERVABLE) if options.model == "auto" else [options.model]
     if interactions.n_items > EASE_MAX_ITEMS and "ease" in names and len(names) > 1:
@@ -78,15 +88,17 @@ def choose_model(
     tune_grid = options.tune and len(interactions) <= TUNE_MAX_INTERACTIONS
     if len(names) == 1 and not tune_grid:
         only = Candidate(names[0], GRIDS[names[0]][0], None, float("nan"))
-        return only, [only]
-    validation = random_split(interactions, VALIDATION_FRACTION, options.seed)
+        return Selection(only, [only], {})
+    sample = interactions.sample_people(options.selection_max_interactions, options.seed)
+    validation = random_split(sample, VALIDATION_FRACTION, options.seed)
     protocol = Protocol(tune=tune_grid, seed=options.seed)
     candidates = [tune(name, validation, protocol) for name in tqdm(names, desc="validating")]
     if len(candidates) > 1:
-        confirm(candidates, random_split(interactions, VALIDATION_FRACTION, options.seed + 1))
+        confirm(candidates, random_split(sample, VALIDATION_FRACTION, options.seed + 1))
     best = max(candidates, key=lambda c: c.confirmed if c.confirmed is not None else c.validation)
     log.info("chose %s (validation nDCG@10 %.4f)", best.name, best.confirmed or best.validation)
-    return best, candidates
+    compared_on = {"interactions": len(sample), "people": len(np.unique(sample.people))}
+    return Selection(best, candidates, compared_on)
 
 
 def confirm(candidates: list[Candidate], fresh: Split) -> None:
@@ -116,8 +128,7 @@ def _bundle(
     interactions: InteractionLog,
     als: Fitted,
     ranker: Fitted,
-    chosen: Candidate,
-    candidates: list[Candidate],
+    selection: Selection,
     started: float,
 ) -> Bundle:
     assert als.item_factors is not None
@@ -138,7 +149,7 @@ def _bundle(
             table.data.astype(np.float32),
         )
     user_index = build_index(item_factors)
-    manifest = _manifest(interactions, als, chosen, candidates, index_kind(user_index), started)
+    manifest = _manifest(interactions, als, selection, index_kind(user_index), started)
     return Bundle(
         version=new_version(),
         manifest=manifest,
@@ -157,14 +168,14 @@ def _bundle(
 def _manifest(
     interactions: InteractionLog,
     als: Fitted,
-    chosen: Candidate,
-    candidates: list[Candidate],
+    selection: Selection,
     index: str,
     started: float,
 ) -> dict[str, Any]:
     def iso(ts: float) -> str:
         return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
+    chosen = selection.chosen
     times = interactions.times
     return {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -178,8 +189,9 @@ def _manifest(
                 "params": c.params,
                 "half_life_days": c.half_life_days,
             }
-            for c in candidates
+            for c in selection.candidates
         },
+        "selection_compared_on": selection.compared_on,
         "event_weights": EVENT_WEIGHTS,
         "index": index,
         "data_range": {
