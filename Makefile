@@ -107,7 +107,7 @@ loadtest: $(STAMP)
 
 # Self-contained benchmarks (each starts what it measures); tables printed, JSON in var/bench/.
 # The headline benchmarks (docs/performance.md); the 1M-item bundle takes ~6 minutes to
-# build on first use.
+# build on first use, and the training runs on 1M and 10M events about 20 minutes.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.recommendation_floors --items 100000
 	$(BIN)/python -m benchmarks.paced_latency --items 100000
@@ -118,6 +118,9 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.ingestion --events 200000 --cluster
 	$(BIN)/python -m benchmarks.memory_per_visitor --visitors 1000000
 	$(BIN)/python -m benchmarks.server_choice --items 100000
+	$(BIN)/python -m benchmarks.swap_under_load --models var/bench/models-100000
+	$(BIN)/python -m benchmarks.batch_recipients
+	$(BIN)/python -m benchmarks.training_time --events 1000000 10000000
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

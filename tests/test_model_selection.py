@@ -56,6 +56,7 @@ def test_models_are_compared_on_a_sample_of_whole_people(auto_bundle: Bundle) ->
     assert SELECTION_SAMPLE * 0.9 <= compared_on["interactions"] <= SELECTION_SAMPLE
     assert compared_on["interactions"] < rows["interactions"]
     assert 0 < compared_on["people"] < rows["people"]
+    assert compared_on["tuned_on_interactions"] == 0  # no grid search asked for
 
 
 def _log(rows_per_person: list[int]) -> InteractionLog:

@@ -3,7 +3,9 @@
 ALS is always fitted, because its item vectors power similar-item search. The model that
 ranks personal recommendations (ALS, EASE or item-kNN) is chosen by nDCG@10 on a
 validation split carved from the data given, unless one is named; the choice, its
-settings and every candidate's validation score are recorded in the manifest.
+settings and every candidate's validation score are recorded in the manifest. On a large
+store the models are compared on a sample of whole people, and the grid search runs on
+a smaller one, so that a retrain's time stays bounded as the store grows.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 
 EASE_MAX_ITEMS = 10_000  # EASE inverts an items x items matrix (800 MB at 10k)
 TUNE_MAX_INTERACTIONS = 2_000_000  # above this, candidates run with default settings
+# The grid search fits each model about fifty times: it runs on a sample of whole people
+# this large, so that its cost stays a few minutes whatever the store's size.
+TUNE_SAMPLE_INTERACTIONS = 250_000
 VALIDATION_FRACTION = 0.2
 
 
@@ -77,7 +82,9 @@ class Selection:
 
     chosen: Candidate
     candidates: list[Candidate]
-    compared_on: dict[str, int]  # interactions and people in the validation sample
+    # Interactions and people in the sample the models were compared on, and the
+    # interactions of the smaller sample the grid search ran on (0: no grid search).
+    compared_on: dict[str, int]
 
 
 def choose_model(interactions: InteractionLog, options: TrainOptions) -> Selection:
@@ -90,14 +97,16 @@ def choose_model(interactions: InteractionLog, options: TrainOptions) -> Selecti
         only = Candidate(names[0], GRIDS[names[0]][0], None, float("nan"))
         return Selection(only, [only], {})
     sample = interactions.sample_people(options.selection_max_interactions, options.seed)
-    validation = random_split(sample, VALIDATION_FRACTION, options.seed)
+    tuning = sample.sample_people(TUNE_SAMPLE_INTERACTIONS, options.seed) if tune_grid else sample
+    validation = random_split(tuning, VALIDATION_FRACTION, options.seed)
     protocol = Protocol(tune=tune_grid, seed=options.seed)
     candidates = [tune(name, validation, protocol) for name in tqdm(names, desc="validating")]
     if len(candidates) > 1:
         confirm(candidates, random_split(sample, VALIDATION_FRACTION, options.seed + 1))
     best = max(candidates, key=lambda c: c.confirmed if c.confirmed is not None else c.validation)
     log.info("chose %s (validation nDCG@10 %.4f)", best.name, best.confirmed or best.validation)
-    compared_on = {"interactions": len(sample), "people": len(np.unique(sample.people))}
+    compared_on = {"interactions": len(sample), "people": len(np.unique(sample.people)),
+                   "tuned_on_interactions": len(tuning) if tune_grid else 0}  # fmt: skip
     return Selection(best, candidates, compared_on)
 
 
