@@ -39,7 +39,8 @@ local function call_sliced(command, k, args)
   return replies
 end
 
--- What one group's ops add up to, written by `flush`.
+-- What one group's ops add up to, written by `flush` (`customer`: the customer id the
+-- latest op named).
 -- `drops` (daily counts gone out of the window) and `pushed` (the recent list grew) carry
 -- over from flush to flush: they are settled once, at the group's last flush.
 local function new_tally(carried)
@@ -105,7 +106,7 @@ local function apply(op, k, tally)
   tally.counts[day] = (tally.counts[day] or 0) + 1
   tally.drops[op.type .. ':' .. (op.day - 91)] = true
   local profile = k.profile
-  if op.customer then redis.call('HSET', profile, 'customer_id', op.customer) end
+  if op.customer then tally.customer = op.customer end
   if op.recent then
     for _, entry in ipairs(op.recent) do tally.recent[#tally.recent + 1] = entry end
   end
@@ -164,13 +165,14 @@ local function apply(op, k, tally)
   return new_order, first_order
 end
 
--- Whether the op writes keys beyond the tally (cart, wishlist, ledger, profile fields).
+-- Whether the op writes keys beyond the tally (cart, wishlist, ledger, profile fields;
+-- the customer id is tallied, since most of a signed-in customer's events name it).
 -- Such an op flushes the tally right after it: should a later op fail, Redis keeps what
 -- the script wrote so far, and an op whose writes landed must be marked seen with them,
 -- or its retry would apply them twice. Ops that only add to the tally land together, or
 -- not at all and are applied afresh on the retry.
 local function writes_directly(op)
-  return op.customer or op.cart_add or op.cart_remove or op.wishlist or op.purchase
+  return op.cart_add or op.cart_remove or op.wishlist or op.purchase
     or op.returned or op.profile or op.referrer
 end
 
@@ -189,6 +191,10 @@ local function flush(k, tally, last)
         changed[#changed + 1] = field
         changed[#changed + 1] = value
       end
+    end
+    if tally.customer then
+      changed[#changed + 1] = 'customer_id'
+      changed[#changed + 1] = tally.customer
     end
     if #changed > 0 then call_sliced('HSET', k.profile, changed) end
     redis.call('HINCRBY', k.profile, 'events', tally.events)

@@ -24,14 +24,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from campaigns.retention import month_of
-from models.events import MAX_ID_LENGTH, Event, EventType, LineItem
+from models.events import MAX_ID_LENGTH, Event, EventType
 from models.weights import SECONDS_PER_DAY, event_weight
 from settings import Settings
 from state import keys
@@ -44,6 +44,8 @@ from state.slots import per_slot, slot_groups
 # a birthday is taken at signup.
 CONSENT_FIELDS = ("email_opt_in", "sms_opt_in")
 SIGNUP_FIELDS = ("birthday",)
+# Proof of identity for a public key: checked at the door, never stored.
+_UNSTREAMED = {"customer_token"}
 # Attribution touches kept per person: plenty for a 24-hour click window.
 TOUCHES_CAP = 50
 _APPLY = lua("fields.lua", "apply.lua")
@@ -83,47 +85,60 @@ def event_op(event: Event, now: datetime) -> dict[str, Any]:
     """The updates one event implies, as plain JSON-ready data (no nulls: Lua sees them)."""
     at = event.occurred_at(now)
     ts = at.timestamp()
-    record = event.model_dump(mode="json", exclude_none=True, exclude={"customer_token"})
-    record["timestamp"] = at.astimezone(UTC).isoformat()
+    kind = event.type
+    name = kind.value
     op: dict[str, Any] = {
         "visitor": event.visitor_id,
-        "type": event.type.value,
+        "type": name,
         "ts": ts,
         "day": int(ts // SECONDS_PER_DAY),
-        "record": orjson.dumps(record).decode(),
+        "record": stream_record(event, at),
     }
     if event.event_id:
         op["event_id"] = event.event_id
     if event.customer_id:
         op["customer"] = event.customer_id
-    lines = event.line_items()
-    if lines and event_weight(event.type) > 0:
-        op["recent"] = [encode_interaction(event.type.value, line.item_id, ts) for line in lines]
-    if event.type is EventType.ADD_TO_CART:
-        op["cart_add"] = quantities(lines)
-    elif event.type is EventType.REMOVE_FROM_CART:
-        op["cart_remove"] = quantities(lines)
-    elif event.type is EventType.WISHLIST_ADD:
-        op["wishlist"] = [line.item_id for line in lines]
-    elif event.type is EventType.PURCHASE:
+    if event_weight(name) > 0:
+        recent = [encode_interaction(name, item, ts) for item in event.item_ids()]
+        if recent:
+            op["recent"] = recent
+    if kind is EventType.ADD_TO_CART:
+        op["cart_add"] = event.quantities()
+    elif kind is EventType.REMOVE_FROM_CART:
+        op["cart_remove"] = event.quantities()
+    elif kind is EventType.WISHLIST_ADD:
+        op["wishlist"] = event.item_ids()
+    elif kind is EventType.PURCHASE:
         op["purchase"] = {
-            "items": [line.item_id for line in lines],
+            "items": event.item_ids(),
             "value": event.ledger_value(),
             # The ledger key: the order id, else the event id, else a fresh one.
             "order_key": event.ledger_key() or f"event:{uuid.uuid4().hex}",
         }
-    elif event.type is EventType.RETURN_REQUESTED and event.order_id:
+    elif kind is EventType.RETURN_REQUESTED and event.order_id:
         op["returned"] = event.order_id
-    elif event.type is EventType.SIGNUP and event.properties:
+    elif kind is EventType.SIGNUP and event.properties:
         referrer = event.properties.get("referred_by")
         if isinstance(referrer, str) and 0 < len(referrer) <= MAX_ID_LENGTH:
             op["referrer"] = referrer
-    properties = event.properties or {}
-    fields = CONSENT_FIELDS + (SIGNUP_FIELDS if event.type is EventType.SIGNUP else ())
-    profile = {name: _flag(properties[name]) for name in fields if name in properties}
-    if profile:
-        op["profile"] = profile
+    if event.properties:
+        fields = CONSENT_FIELDS + (SIGNUP_FIELDS if kind is EventType.SIGNUP else ())
+        profile = {f: _flag(event.properties[f]) for f in fields if f in event.properties}
+        if profile:
+            op["profile"] = profile
     return op
+
+
+def stream_record(event: Event, at: datetime) -> str:
+    """The event as the behaviour stream keeps it: its own fields, and the time it is
+    filed under (the request's arrival when the caller gave none).
+
+    pydantic-core writes the JSON straight from the validated event; a dict in between
+    cost more than the rest of the event's op."""
+    record = event.model_dump_json(exclude_none=True, exclude=_UNSTREAMED)
+    if event.timestamp is not None:
+        return record
+    return '{"timestamp":' + orjson.dumps(at).decode() + "," + record[1:]
 
 
 class EventStore:
@@ -358,9 +373,8 @@ def _count(pipe: Pipeline, op: dict[str, Any], person: str, outcome: Outcome) ->
     pipe.hincrbyfloat(keys.month_totals_key(month), "revenue", op["purchase"]["value"])
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What the apply script did with one op."""
+class Outcome(NamedTuple):
+    """What the apply script did with one op (a tuple: one is built for every event)."""
 
     status: str  # fresh, dup, relog (applied before, not yet on the stream), or moved
     new_order: bool
@@ -385,14 +399,6 @@ def _seen_key(op: dict[str, Any]) -> str:
 
 def _profile_key(person: str) -> str:
     return keys.person_key("profile", person)
-
-
-def quantities(lines: list[LineItem]) -> dict[str, int]:
-    """Units per item, adding up repeated lines for the same item."""
-    totals: dict[str, int] = {}
-    for line in lines:
-        totals[line.item_id] = totals.get(line.item_id, 0) + line.quantity
-    return totals
 
 
 def _flag(value: Any) -> str:

@@ -8,7 +8,7 @@ pure functions of `campaigns.attribution`; this module reads and counts.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -33,9 +33,10 @@ MESSAGE_EVENTS = (EventType.EMAIL_CLICK, EventType.EMAIL_OPEN)
 SHOWN = {EventType.REC_IMPRESSION: "impressions", EventType.REC_CLICK: "clicks"}
 
 
-@dataclass(frozen=True)
-class Accepted:
-    """An event the ingest script stored, with the person it was stored under."""
+class Accepted(NamedTuple):
+    """An event the ingest script stored, with the person it was stored under.
+
+    A tuple, not a frozen dataclass: one is built for every event of every batch."""
 
     event: Event
     person: str

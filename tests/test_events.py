@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -32,6 +34,30 @@ def test_an_event_is_stored_in_the_stream_and_the_profile(
     shown = profile(client, visitor_id)
     assert shown["events"] == 1
     assert [x["item_id"] for x in shown["recent_items"]] == ["i000001"]
+
+
+def test_the_stream_keeps_the_event_with_its_time_and_without_its_token(
+    client: TestClient, redis_client: redis.Redis, visitor_id: str
+) -> None:
+    sent = [
+        {"event_id": f"{visitor_id}-a", "type": "purchase", "visitor_id": visitor_id,
+         "items": [{"item_id": "i000004", "quantity": 2, "price": 9.5}],
+         "customer_token": "f" * 64, "properties": {"coupon": "X1"}},
+        {"type": "view", "visitor_id": visitor_id, "item_id": "i000005",
+         "timestamp": "2026-01-02T03:04:05+02:00"},
+    ]  # fmt: skip
+    before = datetime.now(UTC)
+    assert send(client, *sent) == {"accepted": 2, "duplicates": 0}
+    entries = redis_client.xrevrange(keys.EVENTS_STREAM, count=2)[::-1]
+    records = [orjson.loads(fields["event"]) for _, fields in entries]
+    assert all(fields["person"] == keys.visitor_person(visitor_id) for _, fields in entries)
+    stamped = datetime.fromisoformat(records[0].pop("timestamp"))
+    assert before <= stamped <= datetime.now(UTC)
+    assert records[0] == {k: v for k, v in sent[0].items() if k != "customer_token"}
+    assert datetime.fromisoformat(records[1].pop("timestamp")) == datetime(
+        2026, 1, 2, 1, 4, 5, tzinfo=UTC
+    )
+    assert records[1] == {k: v for k, v in sent[1].items() if k != "timestamp"}
 
 
 def test_the_same_event_id_counts_once(

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
@@ -23,6 +23,7 @@ from server.schemas import EventsAccepted, EventsBatch
 from state.outcomes import accepted_events
 
 router = APIRouter(tags=["events"])
+_EVENT_LIST = TypeAdapter(list[Event])
 log = logging.getLogger(__name__)
 
 _BODY_SCHEMA = {
@@ -57,7 +58,7 @@ async def post_events(request: Request, role: PublicKey) -> Response:
     """
     settings = request.app.state.settings
     raw = _event_list(await request.body(), settings.max_events_per_request)
-    events = [_validate(index, row) for index, row in enumerate(raw)]
+    events = _validate_all(raw)
     if role is Role.PUBLIC:
         for index, event in enumerate(events):
             check_customer_token(index, event, settings.customer_token_secret)
@@ -104,6 +105,17 @@ def _event_list(body: bytes, limit: int) -> list[Any]:
             413, "too_many_events", f"a batch holds at most {limit} events, got {len(events)}"
         )
     return events
+
+
+def _validate_all(rows: list[Any]) -> list[Event]:
+    """Every event, validated in one pass; on a failure, the first bad event's error.
+
+    One call into pydantic-core for the list costs less than one a row, and a
+    rejected request can afford to find its bad event again row by row."""
+    try:
+        return _EVENT_LIST.validate_python(rows)
+    except ValidationError:
+        return [_validate(index, row) for index, row in enumerate(rows)]
 
 
 def _validate(index: int, row: Any) -> Event:
