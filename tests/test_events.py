@@ -39,7 +39,7 @@ def test_an_event_is_stored_in_the_stream_and_the_profile(
 def test_the_stream_keeps_the_event_with_its_time_and_without_its_token(
     client: TestClient, redis_client: redis.Redis, visitor_id: str
 ) -> None:
-    sent = [
+    sent: list[dict[str, Any]] = [
         {"event_id": f"{visitor_id}-a", "type": "purchase", "visitor_id": visitor_id,
          "items": [{"item_id": "i000004", "quantity": 2, "price": 9.5}],
          "customer_token": "f" * 64, "properties": {"coupon": "X1"}},
@@ -48,7 +48,8 @@ def test_the_stream_keeps_the_event_with_its_time_and_without_its_token(
     ]  # fmt: skip
     before = datetime.now(UTC)
     assert send(client, *sent) == {"accepted": 2, "duplicates": 0}
-    entries = redis_client.xrevrange(keys.EVENTS_STREAM, count=2)[::-1]
+    newest: Any = redis_client.xrevrange(keys.EVENTS_STREAM, count=2)
+    entries: list[tuple[str, dict[str, str]]] = newest[::-1]
     records = [orjson.loads(fields["event"]) for _, fields in entries]
     assert all(fields["person"] == keys.visitor_person(visitor_id) for _, fields in entries)
     stamped = datetime.fromisoformat(records[0].pop("timestamp"))
