@@ -16,8 +16,11 @@ during the timed part.
 
     .venv/bin/python -m benchmarks.ingestion --events 200000 [--cluster]
 
-`--cluster` also runs the storage path against a 3-master embedded Redis Cluster on the
-same machine (the nodes share its cores: a figure for the client's cost, not scale-out).
+`--campaigns FILE` also runs the HTTP path with that campaigns file, so that every
+request re-evaluates the segments of the people it touched (after its 202, as a store
+with segments configured runs). `--cluster` also runs the storage path against a
+3-master embedded Redis Cluster on the same machine (the nodes share its cores: a
+figure for the client's cost, not scale-out).
 """
 
 from __future__ import annotations
@@ -109,9 +112,11 @@ async def storage_path(url: str, rows: Rows) -> Window:
     return window
 
 
-def over_http(callers: int) -> Callable[[str, Rows], Coroutine[Any, Any, Window]]:
+def over_http(
+    callers: int, campaigns: Path | None = None
+) -> Callable[[str, Rows], Coroutine[Any, Any, Window]]:
     async def run(url: str, rows: Rows) -> Window:
-        with serving(url) as base:
+        with serving(url, campaigns) as base:
             bodies = [
                 orjson.dumps({"events": rows[start : start + BATCH]})
                 for start in range(0, len(rows), BATCH)
@@ -146,8 +151,9 @@ async def post_all(base: str, bodies: list[bytes], callers: int) -> Window:
 class serving:
     """Encore with two workers on the given Redis, for the length of a `with`."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, campaigns: Path | None = None) -> None:
         self.redis_url = redis_url
+        self.campaigns = campaigns
         self.port = free_port()
 
     def __enter__(self) -> str:
@@ -155,7 +161,8 @@ class serving:
                "PUBLIC_API_KEYS": "pk_bench", "LOG_FORMAT": "text",
                "MODELS_DIR": tempfile.mkdtemp(prefix="encore-no-models-"),
                "RATE_LIMIT_KEY_PER_SECOND": "1000000", "RATE_LIMIT_KEY_BURST": "1000000",
-               "RATE_LIMIT_IP_PER_SECOND": "1000000", "RATE_LIMIT_IP_BURST": "1000000"}  # fmt: skip
+               "RATE_LIMIT_IP_PER_SECOND": "1000000", "RATE_LIMIT_IP_BURST": "1000000",
+               "CAMPAIGNS_FILE": str(self.campaigns or "")}  # fmt: skip
         command = [sys.executable, "-m", "server", "--port", str(self.port), "--workers", "2"]
         self.process = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -194,6 +201,8 @@ def main() -> None:
     parser.add_argument("--callers", type=int, default=8, help="HTTP batch calls in flight")
     parser.add_argument("--out", type=Path, default=Path("var/bench/ingestion.json"))
     parser.add_argument("--cluster", action="store_true", help="also against a Redis Cluster")
+    parser.add_argument("--campaigns", type=Path, default=None,
+                        help="also over HTTP with this campaigns file's live segments")  # fmt: skip
     args = parser.parse_args()
     store = Path(f"var/bench/ingest-{args.events}")
     if not (store / "events.jsonl.gz").is_file():
@@ -204,6 +213,11 @@ def main() -> None:
         "Encore storage path": storage_path,
         f"POST /v1/events x{args.callers}": over_http(args.callers),
     }
+    if args.campaigns is not None:
+        # Live segments: each request re-evaluates the people it touched after its 202.
+        paths[f"POST /v1/events x{args.callers}, segments"] = over_http(
+            args.callers, args.campaigns
+        )
     windows: dict[str, list[Window]] = {name: [] for name in paths}
     for _ in range(args.runs):
         for name, path in paths.items():

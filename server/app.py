@@ -80,10 +80,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             KeyFileWatcher(settings, lambda keys: setattr(app.state, "api_keys", keys)).check,
         )
         key_watcher.start()
-        heap.tune_for_serving()
+        collector = heap.tune_for_serving()
         try:
             yield
         finally:
+            heap.release(collector)
             await key_watcher.stop()
             await campaigns.stop()
             await engine.stop()

@@ -19,14 +19,28 @@ import gc
 THRESHOLDS = (20_000, 20, 20)
 
 
-def tune_for_serving() -> None:
+def tune_for_serving() -> tuple[int, int, int]:
     """At startup, once the long-lived state is loaded: collect what startup left
-    behind, freeze the rest, and collect less often from now on."""
+    behind (frozen objects are never collected), freeze the rest, and collect less
+    often from now on. Returns the thresholds it replaced, for `release`."""
+    previous = gc.get_threshold()
+    gc.unfreeze()  # a bundle loaded during startup froze early
     gc.collect()
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
+    return previous
 
 
 def freeze_loaded() -> None:
-    """After a new bundle is loaded: out of the collector's passes with the rest."""
+    """After a new bundle is loaded: out of the collector's passes with the rest.
+
+    No collection first: with a million-item bundle it would pause the event loop
+    under load, and the few cycles pending at that moment are all a rare swap keeps."""
     gc.freeze()
+
+
+def release(thresholds: tuple[int, int, int]) -> None:
+    """At shutdown: back to the collector's passes, so that a process running several
+    apps in turn (the tests) frees each one's cycles."""
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)

@@ -44,8 +44,9 @@ from state.slots import per_slot, slot_groups
 # a birthday is taken at signup.
 CONSENT_FIELDS = ("email_opt_in", "sms_opt_in")
 SIGNUP_FIELDS = ("birthday",)
-# Proof of identity for a public key: checked at the door, never stored.
-_UNSTREAMED = {"customer_token"}
+# Proof of identity for a public key is checked at the door, never stored; the time is
+# written by `stream_record`.
+_UNSTREAMED = {"customer_token", "timestamp"}
 # Attribution touches kept per person: plenty for a 24-hour click window.
 TOUCHES_CAP = 50
 _APPLY = lua("fields.lua", "apply.lua")
@@ -131,14 +132,12 @@ def event_op(event: Event, now: datetime) -> dict[str, Any]:
 
 def stream_record(event: Event, at: datetime) -> str:
     """The event as the behaviour stream keeps it: its own fields, and the time it is
-    filed under (the request's arrival when the caller gave none).
+    filed under (the caller's, else the request's arrival), always in UTC as +00:00.
 
     pydantic-core writes the JSON straight from the validated event; a dict in between
     cost more than the rest of the event's op."""
-    record = event.model_dump_json(exclude_none=True, exclude=_UNSTREAMED)
-    if event.timestamp is not None:
-        return record
-    return '{"timestamp":' + orjson.dumps(at).decode() + "," + record[1:]
+    fields = event.model_dump_json(exclude_none=True, exclude=_UNSTREAMED)
+    return '{"timestamp":' + orjson.dumps(at.astimezone(UTC)).decode() + "," + fields[1:]
 
 
 class EventStore:

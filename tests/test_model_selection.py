@@ -69,14 +69,17 @@ def _log(rows_per_person: list[int]) -> InteractionLog:
 
 
 def test_a_people_sample_keeps_whole_histories_within_the_cap() -> None:
-    sizes = [1 + (p * 37) % 50 for p in range(400)]
+    sizes = [1 + (p * 37) % 50 for p in range(400)] + [5_000]  # the last: over the cap
     log = _log(sizes)
     sample = log.sample_people(2_000, seed=3)
-    kept = np.unique(sample.people)
     assert 1_900 <= len(sample) <= 2_000
-    assert all(np.count_nonzero(sample.people == p) == sizes[p] for p in kept)
-    assert np.array_equal(kept, np.unique(log.sample_people(2_000, seed=3).people))
-    assert not np.array_equal(kept, np.unique(log.sample_people(2_000, seed=4).people))
+    assert sample.n_people == len(np.unique(sample.people)) < len(sizes)
+    assert "v:400" not in sample.person_ids
+    for n, person in enumerate(sample.person_ids):  # renumbered, histories whole
+        original = int(person.removeprefix("v:"))
+        assert np.array_equal(sample.items[sample.people == n], log.items[log.people == original])
+    assert log.sample_people(2_000, seed=3).person_ids == sample.person_ids
+    assert log.sample_people(2_000, seed=4).person_ids != sample.person_ids
     assert log.sample_people(len(log), seed=3) is log
 
 

@@ -67,20 +67,27 @@ class InteractionLog:
         )
 
     def sample_people(self, max_rows: int, seed: int) -> InteractionLog:
-        """Whole people, drawn at random, whose rows come to at most `max_rows`.
+        """Whole people, drawn at random, whose rows come to at most `max_rows`,
+        renumbered so that the sample's matrices have their rows only.
 
         Model selection compares models, which a representative sample does as well as
         the whole log; sampling people rather than rows keeps each history intact, so the
-        validation split still hides part of every sampled person's items.
+        validation split still hides part of every sampled person's items. Someone with
+        more rows than the whole budget is passed over rather than ending the draw.
         """
         if len(self) <= max_rows:
             return self
         rows_per_person = np.bincount(self.people, minlength=self.n_people)
         order = np.random.default_rng(seed).permutation(self.n_people)
+        order = order[rows_per_person[order] <= max_rows]
         fits = np.searchsorted(np.cumsum(rows_per_person[order]), max_rows, side="right")
-        chosen = np.zeros(self.n_people, dtype=bool)
-        chosen[order[:fits]] = True
-        return self.subset(chosen[self.people])
+        kept = np.sort(order[:fits])
+        renumbered = np.full(self.n_people, -1, dtype=np.int64)
+        renumbered[kept] = np.arange(len(kept))
+        sample = self.subset(renumbered[self.people] >= 0)
+        sample.people = renumbered[sample.people]
+        sample.person_ids = [self.person_ids[i] for i in kept]
+        return sample
 
     def matrix(
         self, reference: float | None = None, half_life_days: float | None = None
