@@ -16,9 +16,12 @@ from campaigns.offers import Eligible, offer_code
 from server.campaign_store import CampaignStore
 from server.engine import Engine
 from server.errors import ApiError
-from server.fanout import map_bounded
 from state.offers import RedeemTerms
 from state.people import PeopleStore, Person
+
+# People re-evaluated per read after a batch of events: a 1,000-event batch touches
+# about 150, and a chunk bounds what one read holds in memory.
+REFRESH_CHUNK = 500
 
 
 class PeopleService:
@@ -41,7 +44,11 @@ class PeopleService:
         """After events: recompute the segments of every person they touched."""
         if not self._campaigns.current.segments:
             return
-        await map_bounded(lambda v: self.evaluate(v, with_offers=False), sorted(visitor_ids))
+        ordered = sorted(visitor_ids)
+        for start in range(0, len(ordered), REFRESH_CHUNK):
+            await self._store.refresh_segments(
+                ordered[start : start + REFRESH_CHUNK], self._campaigns.current, self._engine.item
+            )
 
     def profile(self, person: Person) -> dict[str, Any]:
         record, facts = person.record, person.facts

@@ -7,7 +7,7 @@ backfilled store starts with the same segment sizes live traffic would have buil
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +21,8 @@ from campaigns.person import PersonRecord
 from campaigns.segments import segments_of
 from models.churn import ChurnScorer, ChurnScores, churn_features
 from state.offers import RedemptionCounts, Redemptions
-from state.segments import store_membership
-from state.visitors import PersonReader, read_record
+from state.segments import store_membership, store_memberships
+from state.visitors import PersonReader, read_record, read_records
 
 
 @dataclass(frozen=True)
@@ -72,17 +72,14 @@ class PeopleStore:
         One read: the person's keys and their redemption counts of the offers that matter
         (all of them for offers; the loyalty rewards alone, for points spent, otherwise).
         """
-        loyalty = tuple(o.id for o in campaigns.offers if o.kind is OfferKind.LOYALTY_REWARD)
+        loyalty = _loyalty_rewards(campaigns)
         offer_ids = tuple(o.id for o in campaigns.offers) if with_offers else loyalty
         found = await read_record(self.reader, visitor_id, offer_ids)
         if found is None:
             return None
         record, counts = found
-        spent = sum(counts.points[offer_id] for offer_id in loyalty)
         now = time.time() if now is None else now
-        scores = score_churn(self.churn_model(), record, now)
-        facts = compute_facts(record, item, campaigns.loyalty, spent, now, scores)
-        segments = frozenset(segments_of(campaigns, facts, record, now))
+        facts, segments = self._assess(record, counts, campaigns, item, now)
         await store_membership(self.redis, record.person, record.segments, segments)
         moment = datetime.fromtimestamp(now, UTC)
         offers: list[Eligible] = []
@@ -90,6 +87,45 @@ class PeopleStore:
             context = Context(campaigns, record, facts, segments, item, moment)
             offers = eligible_offers(context, counts.mine, counts.total, counts.periods)
         return Person(visitor_id, record, campaigns, facts, segments, offers, counts, moment)
+
+    async def refresh_segments(
+        self,
+        visitor_ids: Sequence[str],
+        campaigns: Campaigns,
+        item: ItemLookup,
+        now: float | None = None,
+    ) -> None:
+        """`evaluate` without offers for many people at once (after a batch of events):
+        one read for all of them and one write for everyone whose segments moved, where
+        one person at a time cost a round trip or two each."""
+        found = await read_records(self.reader, visitor_ids, _loyalty_rewards(campaigns))
+        now = time.time() if now is None else now
+        moves = []
+        for entry in found:
+            if entry is not None:
+                record, counts = entry
+                _, segments = self._assess(record, counts, campaigns, item, now)
+                moves.append((record.person, record.segments, segments))
+        await store_memberships(self.redis, moves)
+
+    def _assess(
+        self,
+        record: PersonRecord,
+        counts: RedemptionCounts,
+        campaigns: Campaigns,
+        item: ItemLookup,
+        now: float,
+    ) -> tuple[dict[str, Any], frozenset[str]]:
+        """The person's facts (churn scored live) and the segments they are in now."""
+        spent = sum(counts.points[offer_id] for offer_id in _loyalty_rewards(campaigns))
+        scores = score_churn(self.churn_model(), record, now)
+        facts = compute_facts(record, item, campaigns.loyalty, spent, now, scores)
+        return facts, frozenset(segments_of(campaigns, facts, record, now))
+
+
+def _loyalty_rewards(campaigns: Campaigns) -> tuple[str, ...]:
+    """The offers whose redemptions spend points: their counts are read for every person."""
+    return tuple(o.id for o in campaigns.offers if o.kind is OfferKind.LOYALTY_REWARD)
 
 
 def score_churn(model: ChurnScorer | None, record: PersonRecord, now: float) -> ChurnScores | None:

@@ -11,10 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from server.app import create_app
 from settings import Settings
+from state import keys
 from tests.conftest import PUBLIC, SECRET
 from tests.helpers import send
 
@@ -85,6 +87,33 @@ def test_spending_past_800_enters_high_ltv(api: TestClient, visitor_id: str) -> 
         s["name"]: s["size"] for s in api.get("/v1/segments", headers=SECRET).json()["segments"]
     }
     assert after["high_ltv"] == before["high_ltv"] + 1
+
+
+def test_one_batch_moves_everyone_it_touched_between_segments(
+    api: TestClient, redis_client: redis.Redis, visitor_id: str
+) -> None:
+    """Read straight from Redis: a profile read would re-evaluate the person itself."""
+    big, linked, small = (f"{visitor_id}-{name}" for name in ("big", "linked", "small"))
+    customer = keys.customer_person(f"{visitor_id}-customer")
+    send(
+        api,
+        purchase(big, 900, f"{visitor_id}-o1"),
+        purchase(linked, 850, f"{visitor_id}-o2", customer_id=f"{visitor_id}-customer"),
+        purchase(small, 20, f"{visitor_id}-o3"),
+    )
+
+    def members(segment: str) -> set[str]:
+        found: Any = redis_client.smembers(keys.segment_key(segment))
+        return set(found)
+
+    assert {keys.visitor_person(big), customer} <= members("high_ltv")
+    assert keys.visitor_person(linked) not in members("high_ltv")  # its customer is
+    assert keys.visitor_person(small) in members("low_spenders") - members("high_ltv")
+    assert "high_ltv" in redis_client.smembers(keys.person_key("segments", customer))
+    returned = {"type": "return_requested", "visitor_id": big, "order_id": f"{visitor_id}-o1"}
+    send(api, returned, {"type": "view", "visitor_id": small, "item_id": "i000001"})
+    assert keys.visitor_person(big) not in members("high_ltv")
+    assert keys.visitor_person(small) in members("low_spenders")
 
 
 def test_a_delayed_shipment_brings_an_apology_without_a_complaint(
