@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Interaction:
+class Interaction(NamedTuple):
+    """One interaction of a person's recent list. A tuple, not a frozen dataclass:
+    every recommendation and segment refresh decodes up to a hundred of them."""
+
     item_id: str
     event_type: str
     timestamp: float  # seconds since the epoch

@@ -13,4 +13,4 @@ def encode_interaction(event_type: str, item_id: str, timestamp: float) -> str:
 
 def decode_interaction(entry: str) -> Interaction:
     event_type, item_id, timestamp = entry.split(SEPARATOR)
-    return Interaction(item_id=item_id, event_type=event_type, timestamp=float(timestamp))
+    return Interaction(item_id, event_type, float(timestamp))
