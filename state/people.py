@@ -100,13 +100,14 @@ class PeopleStore:
         one person at a time cost a round trip or two each."""
         found = await read_records(self.reader, visitor_ids, _loyalty_rewards(campaigns))
         now = time.time() if now is None else now
-        moves = []
+        moves: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {}
         for entry in found:
-            if entry is not None:
+            # Two of the batch's visitors may be one customer: evaluated once.
+            if entry is not None and entry[0].person not in moves:
                 record, counts = entry
                 _, segments = self._assess(record, counts, campaigns, item, now)
-                moves.append((record.person, record.segments, segments))
-        await store_memberships(self.redis, moves)
+                moves[record.person] = (record.person, record.segments, segments)
+        await store_memberships(self.redis, moves.values())
 
     def _assess(
         self,
