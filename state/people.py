@@ -79,7 +79,7 @@ class PeopleStore:
             return None
         record, counts = found
         now = time.time() if now is None else now
-        facts, segments = self._assess(record, counts, campaigns, item, now)
+        facts, segments = self._assess(record, counts, loyalty, campaigns, item, now)
         await store_membership(self.redis, record.person, record.segments, segments)
         moment = datetime.fromtimestamp(now, UTC)
         offers: list[Eligible] = []
@@ -98,27 +98,30 @@ class PeopleStore:
         """`evaluate` without offers for many people at once (after a batch of events):
         one read for all of them and one write for everyone whose segments moved, where
         one person at a time cost a round trip or two each."""
-        found = await read_records(self.reader, visitor_ids, _loyalty_rewards(campaigns))
+        loyalty = _loyalty_rewards(campaigns)
+        found = await read_records(self.reader, visitor_ids, loyalty)
         now = time.time() if now is None else now
-        moves: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {}
+        moves: dict[str, tuple[frozenset[str], frozenset[str]]] = {}  # person: before, after
         for entry in found:
             # Two of the batch's visitors may be one customer: evaluated once.
             if entry is not None and entry[0].person not in moves:
                 record, counts = entry
-                _, segments = self._assess(record, counts, campaigns, item, now)
-                moves[record.person] = (record.person, record.segments, segments)
-        await store_memberships(self.redis, moves.values())
+                _, segments = self._assess(record, counts, loyalty, campaigns, item, now)
+                moves[record.person] = (record.segments, segments)
+        await store_memberships(self.redis, ((p, *move) for p, move in moves.items()))
 
     def _assess(
         self,
         record: PersonRecord,
         counts: RedemptionCounts,
+        loyalty: tuple[str, ...],
         campaigns: Campaigns,
         item: ItemLookup,
         now: float,
     ) -> tuple[dict[str, Any], frozenset[str]]:
-        """The person's facts (churn scored live) and the segments they are in now."""
-        spent = sum(counts.points[offer_id] for offer_id in _loyalty_rewards(campaigns))
+        """The person's facts (churn scored live; points spent on the `loyalty`
+        rewards) and the segments they are in now."""
+        spent = sum(counts.points[offer_id] for offer_id in loyalty)
         scores = score_churn(self.churn_model(), record, now)
         facts = compute_facts(record, item, campaigns.loyalty, spent, now, scores)
         return facts, frozenset(segments_of(campaigns, facts, record, now))

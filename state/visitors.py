@@ -84,9 +84,7 @@ class PersonReader:
             kinds,
             values,
             tuple(extra or None for extra in extras),
-            tuple(
-                tuple(v or None for v in reply) for reply in replies[len(replies) - len(fields) :]
-            ),
+            tuple(_present(reply) for reply in replies[len(replies) - len(fields) :]),
         )
 
     async def read_many(
@@ -137,8 +135,7 @@ class PersonReader:
             return [()] * len(persons)
         pipe = self._redis.pipeline(transaction=False)
         for person in persons:
-            for hash_key, *templates in fields:
-                pipe.hmget(hash_key, [_naming(template, person) for template in templates])
+            _queue_field_reads(pipe, person, fields)
         replies = await pipe.execute()
         per_person = len(fields)
         return [
@@ -173,8 +170,7 @@ class PersonReader:
         def reads(pipe: Pipeline) -> None:
             for key in extra_gets:
                 pipe.get(key)
-            for hash_key, *templates in fields:
-                pipe.hmget(hash_key, [_naming(template, person) for template in templates])
+            _queue_field_reads(pipe, person, fields)
 
         reply, replies = await script_and_reads(
             self._redis, self._script, [slot_key], [person, mode, arguments], reads
@@ -251,6 +247,12 @@ def _state(
         extras,
         fields,
     )
+
+
+def _queue_field_reads(pipe: Pipeline, person: str, fields: tuple[tuple[str, ...], ...]) -> None:
+    """One HMGET per (hash key, field template...), the fields named for `person`."""
+    for hash_key, *templates in fields:
+        pipe.hmget(hash_key, [_naming(template, person) for template in templates])
 
 
 def _present(values: list[str | None]) -> tuple[str | None, ...]:
