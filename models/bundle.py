@@ -36,6 +36,7 @@ VERSION_PATTERN = re.compile(r"^\d{8}T\d{6}\d{6}Z-[0-9a-f]{6}$")
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
+Float64Array = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class Bundle:
     manifest: dict[str, Any]
     items: list[dict[str, Any]]
     item_factors: FloatArray  # ALS item vectors: similar items, and fold-in for "als"
-    gram: FloatArray  # YtY + regularisation * I, ready for the fold-in solve
+    gram: Float64Array  # YtY + regularisation * I, ready for the fold-in solve
     trending: IntArray  # item indices, most trending first
     trending_scores: FloatArray
     together: SparseRows  # items bought together with each item
@@ -95,6 +96,8 @@ class Bundle:
 
     def __post_init__(self) -> None:
         self.index_of = {item["item_id"]: i for i, item in enumerate(self.items)}
+        # Older bundles store it in float32; the fold-in solve wants float64.
+        self.gram = np.asarray(self.gram, dtype=np.float64)
         self.unit_factors = normalise_rows(self.item_factors)
 
     @property

@@ -13,28 +13,35 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+from scipy.linalg import lapack
 
 FloatArray = npt.NDArray[np.float32]
 
 
 def fold_in_user(
-    gram: FloatArray,
+    gram: npt.NDArray[np.float64],
     item_factors: FloatArray,
     item_indices: npt.NDArray[np.int64],
     confidences: FloatArray,
 ) -> FloatArray:
     """The ALS user vector for these (item, confidence) pairs; zeros when there are none.
 
-    `gram` must already include the regularisation term (YtY + reg*I).
+    `gram` must already include the regularisation term (YtY + reg*I); float64 saves
+    a conversion per request. The system is symmetric positive definite (confidences
+    are above one), so LAPACK's Cholesky solve takes it directly: numpy's general
+    solver spends longer on its checks and pivoting than on a 64 x 64 solve.
     """
     factors = item_factors.shape[1]
     if len(item_indices) == 0:
         return np.zeros(factors, dtype=np.float32)
     y = item_factors[item_indices].astype(np.float64)
     c = confidences.astype(np.float64)
-    a = gram.astype(np.float64) + (y.T * (c - 1.0)) @ y
+    a = gram + (y.T * (c - 1.0)) @ y
     b = c @ y
-    return np.linalg.solve(a, b).astype(np.float32)
+    _, solution, info = lapack.dposv(a, b)
+    if info != 0:  # not positive definite: a bundle trained without regularisation
+        solution = np.linalg.lstsq(a, b, rcond=None)[0]
+    return np.asarray(solution, dtype=np.float32)
 
 
 def aggregate_interactions(

@@ -27,12 +27,22 @@ def test_fold_in_matches_implicits_own_user_solve() -> None:
         )
         model.fit(weights, show_progress=False)
     factors = model.item_factors
-    gram = (factors.T @ factors + 0.1 * np.eye(16)).astype(np.float32)
+    gram = factors.T.astype(np.float64) @ factors + 0.1 * np.eye(16)
     for user in (0, 17, 111):
         row = weights[user]
         expected = model.recalculate_user(0, row)
         ours = fold_in_user(gram, factors, row.indices.astype(np.int64), row.data)
         np.testing.assert_allclose(ours, expected, rtol=1e-3, atol=1e-4)
+
+
+def test_fold_in_without_regularisation_still_answers() -> None:
+    """Two identical item vectors and no regularisation: the system is singular, which
+    the Cholesky solve refuses; the visitor still gets the least-squares vector."""
+    factors = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    gram = np.zeros((2, 2))
+    vector = fold_in_user(gram, factors, np.array([0, 1]), np.array([2.0, 2.0], np.float32))
+    assert np.all(np.isfinite(vector))
+    assert vector[0] > 0 and vector[1] == 0
 
 
 def test_recency_halves_weight_every_half_life() -> None:

@@ -164,7 +164,7 @@ def _bundle(
         manifest=manifest,
         items=items,
         item_factors=item_factors,
-        gram=gram.astype(np.float32),
+        gram=gram,
         trending=trending.astype(np.int64),
         trending_scores=trending_scores[trending],
         together=SparseRows(*bought_together_table(interactions.order_items)),
