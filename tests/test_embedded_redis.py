@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import uuid
 from pathlib import Path
+
+import pytest
+from redis.asyncio.connection import Connection
+from redis.exceptions import DataError
 
 from campaigns.person import PersonRecord
 from models.events import Event
 from settings import Settings
-from state.connection import EmbeddedRedis, connect
+from state.connection import EmbeddedRedis, HiredisConnection, connect
 from state.ingest import EventStore
 from state.visitors import PersonReader, read_record
 
@@ -88,3 +93,42 @@ def test_writes_get_a_503_and_reads_a_degraded_answer_while_redis_is_down(
         assert answer.status_code == 200
         assert answer.json()["degraded"] is True and answer.json()["items"]
         assert client.get("/readyz").status_code == 503
+
+
+def test_hiredis_packing_sends_the_bytes_redis_py_would() -> None:
+    """The connection's packer is swapped for hiredis's: the wire must not change."""
+    ours = HiredisConnection()
+    theirs = Connection()
+    for command in (
+        ("GET", "enc:p:v:a"),
+        ("HINCRBYFLOAT", "k", "revenue", 12.5),
+        ("ZADD", "k", 1763800000, "id-é\t1"),
+        ("EVALSHA", "f" * 40, 1, b"\x00\xffraw", 0.1, 1e-7, 10**20),
+        ("CONFIG GET", "maxmemory"),
+        (b"CLIENT SETNAME", bytearray(b"x"), memoryview(b"y")),
+    ):
+        assert b"".join(ours.pack_command(*command)) == b"".join(theirs.pack_command(*command))
+    for refused in (None, True, {"a": 1}):
+        with pytest.raises(DataError):
+            ours.pack_command("SET", "k", refused)
+
+
+def test_values_round_trip_through_the_client(valkey: str) -> None:
+    key = f"t-pack-{uuid.uuid4().hex}"
+
+    async def round_trip() -> tuple[dict[str, str], list[str]]:
+        redis = connect(valkey)
+        try:
+            await redis.hset(key, mapping={"float": 0.1, "int": 7, "text": "é\tx y"})
+            pipe = redis.pipeline(transaction=False)
+            pipe.rpush(f"{key}:list", "a b", 2.5)
+            pipe.lrange(f"{key}:list", 0, -1)
+            replies = await pipe.execute()
+            return dict(await redis.hgetall(key)), list(replies[1])  # type: ignore[arg-type]
+        finally:
+            await redis.delete(key, f"{key}:list")
+            await redis.aclose()
+
+    stored, listed = asyncio.run(round_trip())
+    assert stored == {"float": "0.1", "int": "7", "text": "é\tx y"}
+    assert listed == ["a b", "2.5"]
