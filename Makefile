@@ -107,9 +107,13 @@ loadtest: $(STAMP)
 
 # Self-contained benchmarks (each starts what it measures); tables printed, JSON in var/bench/.
 # The headline benchmarks (docs/performance.md); the 1M-item bundle takes ~6 minutes to
-# build on first use, and the training runs on 1M and 10M events about 20 minutes.
+# build on first use, and the training runs on 1M and 10M events (3 each) about an hour.
+# The product owner's reference floors (REFERENCE_FLOORS) are run beside ours when present.
+REFERENCE_FLOORS ?= ../shared/bench
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.recommendation_floors --items 100000
+	if [ -f $(REFERENCE_FLOORS)/ideal_request.py ]; then \
+		$(BIN)/python -m benchmarks.reference_floors --reference $(REFERENCE_FLOORS); fi
 	$(BIN)/python -m benchmarks.paced_latency --items 100000
 	$(BIN)/python -m benchmarks.recommendation_floors --items 10000 --events 300000 --out var/bench/recommendation_floors_10k.json
 	$(BIN)/python -m benchmarks.recommendation_floors --items 1000000 --events 3000000 --out var/bench/recommendation_floors_1m.json

@@ -223,6 +223,39 @@ def encore_command(port: int, workers: int) -> list[str]:
     return [sys.executable, "-m", "server", "--port", str(port), "--workers", str(workers)]
 
 
+def uvicorn_command(workers: int, port: int, app: str, app_dir: Path | None = None) -> list[str]:
+    """A floor served as Encore serves itself: uvicorn, uvloop, httptools, no access log."""
+    command = [sys.executable, "-m", "uvicorn", "--workers", str(workers), "--port", str(port)]
+    command += ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+    command += ["--log-level", "warning"]
+    if app_dir is not None:
+        command += ["--app-dir", str(app_dir)]
+    return [*command, app]
+
+
+def print_shares(
+    summary: dict[str, dict[str, float]],
+    runs: dict[str, list[dict[str, float]]],
+    encore: str = "encore",
+) -> None:
+    """Each server's median figures, and Encore's throughput as a share of each floor's."""
+    mine = summary[encore]["rps"]
+    width = max(len(name) for name in summary) + 2
+    print(
+        f"{'server':<{width}}{'req/s':>9}{'min-max':>15}{'p50 ms':>9}{'p99 ms':>9}{'Encore is':>11}"
+    )
+    for name, row in summary.items():
+        share = f"{mine / row['rps']:.0%}" if name != encore else ""
+        spread = f"{row['rps_min']:.0f}-{row['rps_max']:.0f}"
+        print(
+            f"{name:<{width}}{row['rps']:>9.0f}{spread:>15}{row['p50_ms']:>9.2f}"
+            f"{row['p99_ms']:>9.2f}{share:>11}"
+        )
+    failed = {name: sum(r["non_2xx"] for r in results) for name, results in runs.items()}
+    if any(failed.values()):
+        print(f"WARNING: non-2xx answers (throughput counts them): {failed}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -234,46 +267,21 @@ def main() -> None:
     args = parser.parse_args()
     store, models, bundle = bundle_for(args)
     ports = {name: free_port() for name in ("encore", "framework floor", "work floor")}
-    uvicorn = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--workers",
-        str(args.workers),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
     commands = {
         "encore": encore_command(ports["encore"], args.workers),
-        "framework floor": [
-            *uvicorn,
-            "--port",
-            str(ports["framework floor"]),
-            "benchmarks.floor_app:app",
-        ],
-        "work floor": [*uvicorn, "--port", str(ports["work floor"]), "benchmarks.ideal_app:app"],
+        "framework floor": uvicorn_command(
+            args.workers, ports["framework floor"], "benchmarks.floor_app:app"
+        ),
+        "work floor": uvicorn_command(
+            args.workers, ports["work floor"], "benchmarks.ideal_app:app"
+        ),
     }
     summary, results = measure_servers(commands, ports, store, models, bundle, args)
-    encore = summary["encore"]["rps"]
     print(
         f"{args.items:,} items, {args.workers} workers, wrk -c{args.connections} "
-        f"-d{args.seconds}s, median of {args.runs}"
+        f"-d{args.seconds}s, median of {args.runs} (min-max)"
     )
-    print(f"{'server':<18}{'req/s':>10}{'min-max':>18}{'p50 ms':>9}{'p99 ms':>9}{'Encore is':>12}")
-    for name, row in summary.items():
-        ratio = f"{encore / row['rps']:.0%}" if name != "encore" else ""
-        spread = f"{row['rps_min']:.0f}-{row['rps_max']:.0f}"
-        print(
-            f"{name:<18}{row['rps']:>10.0f}{spread:>18}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{ratio:>12}"
-        )
-    failed = {name: sum(r["non_2xx"] for r in runs) for name, runs in results.items()}
-    if any(failed.values()):
-        print(f"WARNING: non-2xx answers (throughput counts them): {failed}")
+    print_shares(summary, results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(

@@ -9,7 +9,8 @@ child process for each variant:
 - `als`: the model pinned with `--model als --no-tune`, churn models included.
 
 Wall-clock seconds and the child's peak resident memory (from `wait4`) are printed as a
-table and written as JSON with each bundle's chosen model.
+table (median of `--runs`, with min-max) and written as JSON with each run's chosen
+model.
 
     .venv/bin/python -m benchmarks.training_time --events 1000000 10000000
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,17 +75,22 @@ def main() -> None:
     parser.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("var/bench/training_time.json"))
     args = parser.parse_args()
     results = []
     for events in args.events:
         store = ensure_store(events, args.items)
         for variant in args.variants:
-            results.append({"events": events, "variant": variant, **timed_train(store, variant)})
-    print(f"\n{'events':>12} {'variant':>8} {'seconds':>9} {'peak MB':>8} {'model':>8}")
+            runs = [timed_train(store, variant) for _ in range(args.runs)]
+            results.append({"events": events, "variant": variant, "runs": runs})
+    print(f"\n{'events':>12} {'variant':>8} {'seconds (min-max)':>22} {'peak MB':>8} {'models':>8}")
     for row in results:
-        print(f"{row['events']:>12,} {row['variant']:>8} {row['seconds']:>9,.1f} "
-              f"{row['peak_mb']:>8,} {row['model']:>8}")  # fmt: skip
+        seconds = [run["seconds"] for run in row["runs"]]
+        spread = f"{statistics.median(seconds):,.1f} ({min(seconds):,.0f}-{max(seconds):,.0f})"
+        peak = statistics.median(run["peak_mb"] for run in row["runs"])
+        chosen = ",".join(sorted({run["model"] for run in row["runs"]}))
+        print(f"{row['events']:>12,} {row['variant']:>8} {spread:>22} {peak:>8,.0f} {chosen:>8}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
 
