@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.testclient import TestClient
 
 from campaigns.attribution import RecommendationTag, parse_recommendation_id
@@ -148,6 +150,45 @@ def test_batch_answers_in_request_order(client: TestClient, bundle: Bundle) -> N
     assert [len(r["items"]) for r in results] == [3, 2]
     assert results[1]["placement"] == "email"
     assert {i["category"] for i in results[1]["items"]} == {"toys"}
+
+
+def test_a_batch_answers_each_recipient_as_a_single_request_would(
+    client: TestClient, bundle: Bundle, visitor_id: str
+) -> None:
+    """The batch reads every history at once: linked customers, purchases and a
+    recipient asked for twice must come out as they do one request at a time."""
+    categories = sorted({item["category"] for item in bundle.items})
+    browser, device, buyer = f"{visitor_id}-b", f"{visitor_id}-d", f"{visitor_id}-p"
+    first, second = items_in(bundle, categories[0]), items_in(bundle, categories[1])
+    send(client, *[{"type": "view", "visitor_id": browser, "item_id": i} for i in first[2:5]])
+    send(
+        client,
+        {"type": "signup", "visitor_id": device, "customer_id": f"{visitor_id}-c"},
+        *[{"type": "view", "visitor_id": device, "item_id": i} for i in second[2:5]],
+    )
+    send(client, {"type": "purchase", "visitor_id": buyer, "item_id": first[0], "value": 9})
+    send(client, {"type": "add_to_cart", "visitor_id": buyer, "item_id": second[0]})
+    requests = [
+        {"visitor_id": browser, "limit": 5},
+        {"visitor_id": device, "placement": "email", "limit": 4},
+        {"visitor_id": buyer, "placement": "cart", "limit": 3},
+        {"visitor_id": f"{visitor_id}-new", "limit": 2},
+        {"visitor_id": browser, "limit": 3, "category": categories[0]},
+    ]
+    response = client.post("/v1/recommendations/batch", json={"requests": requests}, headers=SECRET)
+    assert response.status_code == 200, response.text
+    batch = response.json()["results"]
+
+    def shown(answer: dict[str, Any]) -> tuple[Any, ...]:
+        items = [(i["item_id"], i["reason"], round(i["score"], 4)) for i in answer["items"]]
+        return answer["strategy"], answer["placement"], items
+
+    singles = [recommend(client, **query) for query in requests]
+    assert [shown(answer) for answer in batch] == [shown(answer) for answer in singles]
+    assert [answer["strategy"] for answer in batch] == [
+        "personal", "personal", "bought_together", "trending", "personal"
+    ]  # fmt: skip
+    assert first[0] not in {item["item_id"] for item in batch[2]["items"]}  # bought already
 
 
 def test_a_full_batch_of_1000_recipients_is_answered(client: TestClient) -> None:

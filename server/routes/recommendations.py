@@ -9,7 +9,6 @@ from starlette.responses import Response
 
 from models.recommend import Filters
 from server.auth import PublicKey, SecretKey
-from server.fanout import map_bounded
 from server.recommending import respond
 from server.responses import JSONResponse
 from server.schemas import (
@@ -44,8 +43,7 @@ async def recommendations(
 async def batch(request: Request, body: BatchRequest, _: SecretKey) -> Response:
     service = request.app.state.recommendations
     if not body.distinct:
-        results = await map_bounded(service.answer, body.requests)
-        return JSONResponse({"results": results})
+        return JSONResponse({"results": await service.answer_many(body.requests)})
     # One page's widgets: each later placement excludes what earlier ones showed.
     shown: dict[str | None, list[str]] = {}
     answers = []
