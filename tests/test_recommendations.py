@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from campaigns.attribution import RecommendationTag, parse_recommendation_id
 from models.bundle import Bundle
+from server.schemas import RecommendationQuery
 from tests.conftest import PUBLIC, SECRET
 from tests.helpers import categories_of, items_in, recommend, send
 
@@ -189,6 +193,50 @@ def test_a_batch_answers_each_recipient_as_a_single_request_would(
         "personal", "personal", "bought_together", "trending", "personal"
     ]  # fmt: skip
     assert first[0] not in {item["item_id"] for item in batch[2]["items"]}  # bought already
+
+
+def test_a_long_batch_lets_the_workers_other_requests_in_between(
+    client: TestClient, bundle: Bundle, visitor_id: str
+) -> None:
+    """A batch ranks its recipients in chunks and yields between them: a storefront
+    request on the same worker waits for a chunk, not for the whole batch."""
+    recipients = [f"{visitor_id}-{n}" for n in range(300)]
+    item_ids = [item["item_id"] for item in bundle.items]
+    views = [
+        {"type": "view", "visitor_id": recipient, "item_id": item_ids[(7 * n + k) % len(item_ids)]}
+        for n, recipient in enumerate(recipients)
+        for k in range(3)
+    ]
+    send(client, *views)  # personal ranking for everyone: the batch's long part
+    service = client.app.state.recommendations  # type: ignore[attr-defined]
+    queries = [RecommendationQuery(visitor_id=recipient, limit=5) for recipient in recipients]
+
+    # Timed in the event loop thread's CPU seconds: a stretch without a tick is work
+    # that held the loop, and a busy machine descheduling the thread does not count.
+    # The ticker wakes every millisecond rather than spinning, so it adds no CPU itself.
+    async def batch_beside_a_ticker() -> tuple[list[float], float, int]:
+        ticks: list[float] = []
+        running = True
+
+        async def ticker() -> None:
+            while running:
+                ticks.append(time.thread_time())
+                await asyncio.sleep(0.001)
+
+        task = asyncio.create_task(ticker())
+        started = time.thread_time()
+        answers = await service.answer_many(queries)
+        ticks.append(time.thread_time())  # the loop is free again: the last stretch ends
+        elapsed = ticks[-1] - started
+        running = False
+        await task
+        return ticks, elapsed, len(answers)
+
+    assert client.portal is not None
+    ticks, elapsed, answered = client.portal.call(batch_beside_a_ticker)
+    assert answered == len(queries)
+    longest_wait = max(later - earlier for earlier, later in itertools.pairwise(ticks))
+    assert longest_wait < elapsed / 3, (longest_wait, elapsed)
 
 
 def test_a_full_batch_of_1000_recipients_is_answered(client: TestClient) -> None:
