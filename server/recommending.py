@@ -23,10 +23,10 @@ from server.campaign_store import CampaignStore
 from server.circuit import CircuitBreaker, RedisUnavailable
 from server.engine import Engine
 from server.errors import ApiError
-from server.fanout import map_bounded
 from server.schemas import Placement, RecommendationQuery
 from state import catalog as catalog_store
 from state import keys
+from state.fanout import map_bounded
 from state.visitors import HISTORY_KINDS, PersonReader, history_from
 
 DISPLAY_FIELDS = ("title", "category", "price", "url", "image_url")
@@ -63,7 +63,7 @@ class RecommendationService:
         fresh = [query for query, pin in zip(queries, pinned, strict=True) if not pin]
         try:
             visitors = [query.visitor_id for query in fresh]
-            histories = await self._breaker.guard(self.read_histories(visitors))
+            histories = await self._breaker.guard(self.read_histories(visitors)) if fresh else []
             degraded = False
         except RedisUnavailable:
             histories, degraded = [VisitorHistory()] * len(fresh), True

@@ -15,7 +15,7 @@ from redis.asyncio.connection import (
     SSLConnection,
     UnixDomainSocketConnection,
 )
-from redis.exceptions import DataError, RedisError
+from redis.exceptions import RedisError
 
 from settings import Settings
 from state.cluster import CLUSTER_SCHEME
@@ -71,15 +71,8 @@ class HiredisPacking(AbstractConnection):
             args = (*args[0].split(), *args[1:])
         try:
             return [hiredis.pack_command(args)]
-        except TypeError:
-            pass
-        # hiredis takes bytes, not other buffers; anything else (None, a bool, a dict)
-        # is refused as redis-py refuses it.
-        args = tuple(bytes(a) if isinstance(a, bytearray | memoryview) else a for a in args)
-        try:
-            return [hiredis.pack_command(args)]
-        except TypeError as exc:
-            raise DataError(str(exc)) from exc
+        except TypeError:  # what hiredis refuses (other buffers, int subclasses, None):
+            return super().pack_command(*args)  # redis-py's own packing, or its DataError
 
 
 class HiredisConnection(HiredisPacking, Connection):

@@ -18,6 +18,8 @@ from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError
 
+from state.fanout import map_bounded
+
 T = TypeVar("T", bound=Hashable)
 
 
@@ -45,12 +47,13 @@ async def per_slot(
     per key: once per hash slot, side by side (once in all on a single server). The
     replies line up with `keys`."""
     groups = slot_groups(redis, range(len(keys)), lambda index: keys[index])
-    replies = await asyncio.gather(
-        *(
-            script(keys=[keys[i] for i in group], args=[argv[i] for i in group] if argv else [])
-            for group in groups
+
+    async def call(group: list[int]) -> Any:
+        return await script(
+            keys=[keys[i] for i in group], args=[argv[i] for i in group] if argv else []
         )
-    )
+
+    replies = await map_bounded(call, groups)
     lined_up: list[Any] = [None] * len(keys)
     for group, reply in zip(groups, replies, strict=True):
         for index, value in zip(group, reply, strict=True):
@@ -87,8 +90,12 @@ async def script_each(
 ) -> list[Any]:
     """One run of the script per (keys, args): pipelined on a single server (one round
     trip for all), side by side on a cluster, which refuses scripts in pipelines."""
-    if is_cluster(redis):
-        return list(await asyncio.gather(*(script(keys=k, args=a) for k, a in calls)))
+    if is_cluster(redis):  # bounded: a cluster client opens a connection per call in flight
+
+        async def call(keys_and_args: tuple[Sequence[str], Sequence[Any]]) -> Any:
+            return await script(keys=keys_and_args[0], args=keys_and_args[1])
+
+        return await map_bounded(call, calls)
 
     def queue(pipe: Pipeline) -> None:
         for k, a in calls:

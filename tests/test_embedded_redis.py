@@ -14,7 +14,13 @@ from redis.exceptions import DataError
 from campaigns.person import PersonRecord
 from models.events import Event
 from settings import Settings
-from state.connection import EmbeddedRedis, HiredisConnection, connect
+from state.connection import (
+    EmbeddedRedis,
+    HiredisConnection,
+    HiredisSSLConnection,
+    HiredisUnixConnection,
+    connect,
+)
 from state.ingest import EventStore
 from state.visitors import PersonReader, read_record
 
@@ -97,6 +103,12 @@ def test_writes_get_a_503_and_reads_a_degraded_answer_while_redis_is_down(
 
 def test_hiredis_packing_sends_the_bytes_redis_py_would() -> None:
     """The connection's packer is swapped for hiredis's: the wire must not change."""
+    for url, packing in (
+        ("redis://127.0.0.1:6379/0", HiredisConnection),
+        ("rediss://127.0.0.1:6379/0", HiredisSSLConnection),
+        ("unix:///tmp/valkey.sock", HiredisUnixConnection),
+    ):
+        assert connect(url).connection_pool.connection_class is packing
     ours = HiredisConnection()
     theirs = Connection()
     for command in (

@@ -189,6 +189,12 @@ def test_a_batch_answers_each_recipient_as_a_single_request_would(
 
     singles = [recommend(client, **query) for query in requests]
     assert [shown(answer) for answer in batch] == [shown(answer) for answer in singles]
+    # Recipients pinned to an email send take their own path; the order still holds.
+    mixed = [{**requests[2], "send_id": f"{visitor_id}-send"}, *requests[:2]]
+    response = client.post("/v1/recommendations/batch", json={"requests": mixed}, headers=SECRET)
+    assert [shown(answer) for answer in response.json()["results"]] == [
+        shown(singles[2]), shown(singles[0]), shown(singles[1])
+    ]  # fmt: skip
     assert [answer["strategy"] for answer in batch] == [
         "personal", "personal", "bought_together", "trending", "personal"
     ]  # fmt: skip
@@ -236,7 +242,7 @@ def test_a_long_batch_lets_the_workers_other_requests_in_between(
     ticks, elapsed, answered = client.portal.call(batch_beside_a_ticker)
     assert answered == len(queries)
     longest_wait = max(later - earlier for earlier, later in itertools.pairwise(ticks))
-    assert longest_wait < elapsed / 3, (longest_wait, elapsed)
+    assert longest_wait < elapsed / 2, (longest_wait, elapsed)
 
 
 def test_a_full_batch_of_1000_recipients_is_answered(client: TestClient) -> None:
