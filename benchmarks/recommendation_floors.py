@@ -256,6 +256,26 @@ def print_shares(
         print(f"WARNING: non-2xx answers (throughput counts them): {failed}")
 
 
+def report(
+    args: argparse.Namespace,
+    summary: dict[str, dict[str, float]],
+    runs: dict[str, list[dict[str, float]]],
+    encore: str = "encore",
+    **extra: str,
+) -> None:
+    """The table on stdout, and the figures with every run as JSON in `args.out`."""
+    print(
+        f"{args.items:,} items, {args.workers} workers, wrk -c{args.connections} "
+        f"-d{args.seconds}s, median of {args.runs} (min-max)"
+    )
+    print_shares(summary, runs, encore)
+    setting = {"items": args.items, "workers": args.workers, "connections": args.connections}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps({**setting, **extra, "results": summary, "runs": runs}, indent=2)
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -277,24 +297,7 @@ def main() -> None:
         ),
     }
     summary, results = measure_servers(commands, ports, store, models, bundle, args)
-    print(
-        f"{args.items:,} items, {args.workers} workers, wrk -c{args.connections} "
-        f"-d{args.seconds}s, median of {args.runs} (min-max)"
-    )
-    print_shares(summary, results)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "items": args.items,
-                "workers": args.workers,
-                "connections": args.connections,
-                "results": summary,
-                "runs": results,
-            },
-            indent=2,
-        )
-    )
+    report(args, summary, results)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ The reference ideal request's index and model are built once under
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ from benchmarks.recommendation_floors import (
     bundle_for,
     encore_command,
     measure_servers,
-    print_shares,
+    report,
     uvicorn_command,
 )
 from server.inprocess import free_port
@@ -83,25 +82,7 @@ def main() -> None:
         ),
     }
     summary, runs = measure_servers(commands, ports, store, models, bundle, args)
-    print(
-        f"{args.items:,} items, {args.workers} workers, wrk -c{args.connections} "
-        f"-d{args.seconds}s, median of {args.runs} (min-max)"
-    )
-    print_shares(summary, runs, ENCORE)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "items": args.items,
-                "workers": args.workers,
-                "connections": args.connections,
-                "reference": str(reference),
-                "results": summary,
-                "runs": runs,
-            },
-            indent=2,
-        )
-    )
+    report(args, summary, runs, ENCORE, reference=str(reference))
 
 
 if __name__ == "__main__":
