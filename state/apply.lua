@@ -12,54 +12,67 @@
 -- commands it calls, not their size. Cart, wishlist and ledger updates stay per op, in
 -- order, since they depend on one another, and such an op flushes the tally after it
 -- (see `writes_directly`).
--- Returns, per op in order: {status, new_order, first_order[, customer]} where status is
--- 'fresh', 'dup', 'relog' (applied by an earlier attempt that failed before the stream
--- append; the order flags are that attempt's) or 'moved' (the visitor was linked to
--- `customer` meanwhile: nothing applied, the caller sends the op there).
+-- Returns {codes, customers}: `codes` holds three characters per op in order, a status
+-- and the op's two order flags (new order, first order; '0' or '1'). The status is 'f'
+-- (fresh), 'd' (duplicate), 'r' (relog: applied by an earlier attempt that failed before
+-- the stream append; the flags are that attempt's) or 'm' (moved: the visitor was linked
+-- to a customer meanwhile; nothing applied, the caller sends the op there). `customers`
+-- lists, per moved op in order, that customer. One string, rather than a table per op,
+-- because building and parsing a thousand small replies cost more than the answer says.
 local p = cjson.decode(ARGV[1])
 local T = p.templates
 local SLICE = 1000 -- arguments per command: unpack() is bounded by the C stack
+local COUNTS_WINDOW = 91 -- days: a daily count this much older than a new day's goes
 
-local function keys_of(person)
-  local k = {}
-  for kind, template in pairs(T) do k[kind] = string.format(template, person) end
-  return k
+-- A person's key names, each formatted when first used: most ops touch five kinds.
+local KEYS_OF = {__index = function(k, kind)
+  local name = string.format(T[kind], k[0])
+  k[kind] = name
+  return name
+end}
+local function keys_of(person) return setmetatable({[0] = person}, KEYS_OF) end
+
+-- 'last:<type>' for each event type, built once per call.
+local LAST = setmetatable({}, {__index = function(m, event_type)
+  local field = 'last:' .. event_type
+  m[event_type] = field
+  return field
+end})
+
+-- The order flags as digits, and the "unlogged" mark they make (flags|arrival).
+local FLAGS = {[0] = {[0] = '00', '01'}, {[0] = '10', '11'}}
+local MARKS = {}
+for n = 0, 1 do
+  MARKS[n] = {}
+  for f = 0, 1 do MARKS[n][f] = FLAGS[n][f] .. '|' .. p.now end
 end
 
 -- `command key args...` for a long list, a slice at a time, in order (slices keep pairs
--- together: SLICE is even).
+-- together: SLICE is even). Returns table replies joined, and the last reply.
 local function call_sliced(command, k, args)
-  local replies = {}
+  local replies, reply = {}, nil
   for i = 1, #args, SLICE do
-    local reply = redis.call(command, k, unpack(args, i, math.min(i + SLICE - 1, #args)))
+    reply = redis.call(command, k, unpack(args, i, math.min(i + SLICE - 1, #args)))
     if type(reply) == 'table' then
       for _, value in ipairs(reply) do replies[#replies + 1] = value end
     end
   end
-  return replies
+  return replies, reply
 end
 
--- What one group's ops add up to, written by `flush` (`customer`: the customer id the
--- latest op named).
--- `drops` (daily counts gone out of the window) and `pushed` (the recent list grew) carry
--- over from flush to flush: they are settled once, at the group's last flush.
-local function new_tally(carried)
-  carried = carried or {drops = {}, pushed = false}
-  return {times = {}, events = 0, counts = {}, recent = {}, seen = {}, unlogged = {},
-          drops = carried.drops, pushed = carried.pushed}
+-- What one group's ops add up to, written by `flush`: the earliest and latest event
+-- times, the latest per event type, the event count, daily counts by type then day, and
+-- `customer`, the customer id the latest op named.
+local function new_tally()
+  return {events = 0, latest = {}, counts = {}, recent = {}, seen = {}, unlogged = {}}
 end
-
-local function note_time(tally, field, value, keep)
-  local current = tally.times[field]
-  if not current or keep(value, current[1]) then tally.times[field] = {value, keep} end
-end
-local function earlier(a, b) return a < b end
-local function later(a, b) return a > b end
 
 -- Ids older than the dedup window leave both sets (`unlogged` is empty but for failures).
+-- A mark is written with its id and the same arrival time, so while no id is old enough
+-- to leave `seen`, no mark is either, and the marks are not read.
 local function trim(k)
   local horizon = p.now - p.dedup_ttl
-  redis.call('ZREMRANGEBYSCORE', k.seen, '-inf', horizon)
+  if redis.call('ZREMRANGEBYSCORE', k.seen, '-inf', horizon) == 0 then return end
   local pending = redis.call('HGETALL', k.unlogged)
   for i = 1, #pending, 2 do
     if tonumber(string.match(pending[i + 1], '|(.*)$')) < horizon then
@@ -83,11 +96,7 @@ local function stored_before(k, ops)
   for i, id in ipairs(ids) do
     if scores[i] then
       local pending = redis.call('HGET', k.unlogged, id)
-      if pending then
-        known[id] = {'relog', tonumber(string.sub(pending, 1, 1)), tonumber(string.sub(pending, 2, 2))}
-      else
-        known[id] = {'dup', 0, 0}
-      end
+      known[id] = pending and ('r' .. string.sub(pending, 1, 2)) or 'd00'
     end
   end
   return known
@@ -96,15 +105,18 @@ end
 -- Returns whether the op recorded an order the ledger did not hold yet, and whether
 -- that order is the person's first.
 local function apply(op, k, tally)
-  note_time(tally, 'first_seen', op.ts, earlier)
-  note_time(tally, 'last_seen', op.ts, later)
-  note_time(tally, 'last:' .. op.type, op.ts, later)
+  local ts, event_type = op.ts, op.type
+  if not tally.first or ts < tally.first then tally.first = ts end
+  local latest = tally.latest[event_type]
+  if not latest or ts > latest then tally.latest[event_type] = ts end
   tally.events = tally.events + 1
-  -- Daily counts per event type for windowed segment rules; the day that just fell out
-  -- of the 90-day window is dropped, so the hash stays bounded.
-  local day = op.type .. ':' .. op.day
-  tally.counts[day] = (tally.counts[day] or 0) + 1
-  tally.drops[op.type .. ':' .. (op.day - 91)] = true
+  -- Daily counts per event type, for windowed segment rules (see `flush`).
+  local days = tally.counts[event_type]
+  if not days then
+    days = {}
+    tally.counts[event_type] = days
+  end
+  days[op.day] = (days[op.day] or 0) + 1
   local profile = k.profile
   if op.customer then tally.customer = op.customer end
   if op.recent then
@@ -160,7 +172,7 @@ local function apply(op, k, tally)
     seen[#seen + 1] = p.now
     seen[#seen + 1] = op.event_id
     unlogged[#unlogged + 1] = op.event_id
-    unlogged[#unlogged + 1] = new_order .. first_order .. '|' .. p.now
+    unlogged[#unlogged + 1] = MARKS[new_order][first_order]
   end
   return new_order, first_order
 end
@@ -176,45 +188,70 @@ local function writes_directly(op)
     or op.returned or op.profile or op.referrer
 end
 
--- Writes the tally (with the dedup marks of its ops) and returns a fresh one; the last
--- flush of a group also drops stale daily counts and trims the recent list.
-local function flush(k, tally, last)
-  if tally.events > 0 then
-    local fields = {}
-    for field in pairs(tally.times) do fields[#fields + 1] = field end
-    local stored = redis.call('HMGET', k.profile, unpack(fields))
-    local changed = {}
-    for i, field in ipairs(fields) do
-      local value, keep = tally.times[field][1], tally.times[field][2]
-      local current = tonumber(stored[i])
-      if not current or keep(value, current) then
-        changed[#changed + 1] = field
-        changed[#changed + 1] = value
-      end
-    end
-    if tally.customer then
-      changed[#changed + 1] = 'customer_id'
-      changed[#changed + 1] = tally.customer
-    end
-    if #changed > 0 then call_sliced('HSET', k.profile, changed) end
-    redis.call('HINCRBY', k.profile, 'events', tally.events)
-    for field, n in pairs(tally.counts) do redis.call('HINCRBY', k.counts, field, n) end
-    if #tally.recent > 0 then
-      call_sliced('LPUSH', k.recent, tally.recent)
-      tally.pushed = true
-    end
-    if #tally.seen > 0 then
-      call_sliced('ZADD', k.seen, tally.seen)
-      call_sliced('HSET', k.unlogged, tally.unlogged)
+-- The profile's fields a tally moves, the values it would write, and whether each keeps
+-- the smaller (true) or the larger of that and the stored one. `events` comes first.
+local function profile_times(tally)
+  local fields, values, smaller = {'events', 'first_seen', 'last_seen'}, {0, tally.first, 0}, {}
+  smaller[2] = true
+  for event_type, ts in pairs(tally.latest) do
+    if ts > values[3] then values[3] = ts end
+    fields[#fields + 1] = LAST[event_type]
+    values[#values + 1] = ts
+  end
+  return fields, values, smaller
+end
+
+-- Adds a tally's daily counts (type -> day -> events) in one read and one write. A count
+-- that is new makes the count of the same type 91 days before it go, so the hash stays
+-- bounded by the 90-day window.
+local function write_counts(k, counts)
+  local fields, added = {}, {}
+  for event_type, days in pairs(counts) do
+    for day, n in pairs(days) do
+      fields[#fields + 1] = event_type .. ':' .. day
+      added[#added + 1] = {event_type, day, n}
     end
   end
-  if last then
-    local drops = {}
-    for field in pairs(tally.drops) do drops[#drops + 1] = field end
-    call_sliced('HDEL', k.counts, drops)
-    if tally.pushed then redis.call('LTRIM', k.recent, 0, p.recent_cap - 1) end
+  local stored = redis.call('HMGET', k.counts, unpack(fields))
+  local updates, drops = {}, {}
+  for i, field in ipairs(fields) do
+    local count = tonumber(stored[i])
+    updates[#updates + 1] = field
+    updates[#updates + 1] = (count or 0) + added[i][3]
+    if not count then drops[#drops + 1] = added[i][1] .. ':' .. (added[i][2] - COUNTS_WINDOW) end
   end
-  return new_tally(tally)
+  redis.call('HSET', k.counts, unpack(updates))
+  if #drops > 0 then redis.call('HDEL', k.counts, unpack(drops)) end
+end
+
+-- Writes the tally (with the dedup marks of its ops) and returns a fresh one.
+local function flush(k, tally)
+  if tally.events == 0 then return tally end
+  local fields, values, smaller = profile_times(tally)
+  local stored = redis.call('HMGET', k.profile, unpack(fields))
+  local changed = {'events', (tonumber(stored[1]) or 0) + tally.events}
+  for i = 2, #fields do
+    local value, current = values[i], tonumber(stored[i])
+    if not current or (smaller[i] and value < current) or (not smaller[i] and value > current) then
+      changed[#changed + 1] = fields[i]
+      changed[#changed + 1] = value
+    end
+  end
+  if tally.customer then
+    changed[#changed + 1] = 'customer_id'
+    changed[#changed + 1] = tally.customer
+  end
+  call_sliced('HSET', k.profile, changed)
+  write_counts(k, tally.counts)
+  if #tally.recent > 0 then
+    local _, length = call_sliced('LPUSH', k.recent, tally.recent)
+    if length > p.recent_cap then redis.call('LTRIM', k.recent, 0, p.recent_cap - 1) end
+  end
+  if #tally.seen > 0 then
+    call_sliced('ZADD', k.seen, tally.seen)
+    call_sliced('HSET', k.unlogged, tally.unlogged)
+  end
+  return new_tally()
 end
 
 -- The customer an anonymous person's visitor was linked to since the caller read its
@@ -225,12 +262,15 @@ local function moved_to(person)
   return redis.call('GET', string.format(p.link, string.sub(person, #prefix + 1)))
 end
 
-local out = {}
+local codes, customers = {}, {}
 for _, group in ipairs(p.groups) do
   local person, ops = group[1], group[2]
   local customer = moved_to(person)
   if customer then
-    for _ = 1, #ops do out[#out + 1] = {'moved', 0, 0, customer} end
+    for _ = 1, #ops do
+      codes[#codes + 1] = 'm00'
+      customers[#customers + 1] = customer
+    end
   else
     local k = keys_of(person)
     trim(k)
@@ -240,18 +280,18 @@ for _, group in ipairs(p.groups) do
     for _, op in ipairs(ops) do
       local id = op.event_id
       if id and applied[id] then
-        out[#out + 1] = {'dup', 0, 0}
+        codes[#codes + 1] = 'd00'
       elseif id and known[id] then
-        out[#out + 1] = known[id]
+        codes[#codes + 1] = known[id]
         applied[id] = true
       else
         local new_order, first_order = apply(op, k, tally)
-        if writes_directly(op) then tally = flush(k, tally, false) end
+        if writes_directly(op) then tally = flush(k, tally) end
         if id then applied[id] = true end
-        out[#out + 1] = {'fresh', new_order, first_order}
+        codes[#codes + 1] = 'f' .. FLAGS[new_order][first_order]
       end
     end
-    flush(k, tally, true)
+    flush(k, tally)
   end
 end
-return out
+return {table.concat(codes), customers}

@@ -285,8 +285,8 @@ class EventStore:
         outcomes: dict[int, Outcome] = {}
         for group, reply in zip(groups, replies, strict=True):
             indexes = [index for person in group for index in by_person[person]]
-            for index, answer in zip(indexes, reply, strict=True):
-                outcomes[index] = Outcome.from_reply(answer)
+            for index, outcome in zip(indexes, Outcome.from_reply(reply), strict=True):
+                outcomes[index] = outcome
         return [outcomes[index] for index in range(len(ops))]
 
     async def _apply_group(
@@ -380,10 +380,25 @@ class Outcome(NamedTuple):
     first_order: bool
     moved_to: str = ""  # for "moved": the customer the visitor was linked to meanwhile
 
-    @classmethod
-    def from_reply(cls, reply: list[Any]) -> Outcome:
-        status, new_order, first_order, *moved_to = reply
-        return cls(str(status), bool(new_order), bool(first_order), *map(str, moved_to))
+    @staticmethod
+    def from_reply(reply: list[Any]) -> list[Outcome]:
+        """The apply script's answer, an outcome per op: see state/apply.lua."""
+        codes, customers = reply
+        moved = iter(customers)
+        return [
+            _OUTCOMES.get(code) or Outcome("moved", False, False, next(moved))
+            for code in (codes[i : i + 3] for i in range(0, len(codes), 3))
+        ]
+
+
+_STATUSES = {"f": "fresh", "d": "dup", "r": "relog"}
+# Every code but a move's: one outcome each, shared, as they are immutable.
+_OUTCOMES = {
+    status + new + first: Outcome(name, new == "1", first == "1")
+    for status, name in _STATUSES.items()
+    for new in "01"
+    for first in "01"
+}
 
 
 def _person_of(op: dict[str, Any], linked: str | None) -> str:
