@@ -326,3 +326,59 @@ def test_repeated_lines_of_one_cart_event_add_up(client: TestClient, visitor_id:
                   "items": [{"item_id": "i2", "quantity": 2}, {"item_id": "i2", "quantity": 3}],
                   "item_id": "i2"})  # fmt: skip
     assert profile(client, visitor_id)["cart"] == {"i2": 5}
+
+
+def at(day: int, hour: int = 12) -> str:
+    return datetime.fromtimestamp(day * 86400 + hour * 3600, UTC).isoformat()
+
+
+def test_profile_times_and_event_count_hold_across_batches_and_out_of_order_events(
+    client: TestClient, redis_client: redis.Redis, visitor_id: str
+) -> None:
+    today = int(datetime.now(UTC).timestamp() // 86400)
+    view = {"type": "view", "visitor_id": visitor_id, "item_id": "i000001"}
+    # A cart event flushes the tally in the middle of the batch.
+    send(
+        client,
+        {**view, "timestamp": at(today - 3)},
+        {"type": "add_to_cart", "visitor_id": visitor_id, "item_id": "i000002",
+         "timestamp": at(today - 2)},
+        {**view, "timestamp": at(today - 5)},
+    )  # fmt: skip
+    send(client, {**view, "timestamp": at(today - 4)})
+    stored = redis_client.hgetall(keys.person_key("profile", keys.visitor_person(visitor_id)))
+    assert int(stored["events"]) == 4
+    assert float(stored["first_seen"]) == (today - 5) * 86400 + 12 * 3600
+    assert float(stored["last_seen"]) == (today - 2) * 86400 + 12 * 3600
+    assert float(stored["last:view"]) == (today - 3) * 86400 + 12 * 3600
+    assert float(stored["last:add_to_cart"]) == (today - 2) * 86400 + 12 * 3600
+
+
+def test_a_new_days_count_drops_the_count_91_days_before_it(
+    client: TestClient, redis_client: redis.Redis, visitor_id: str
+) -> None:
+    today = int(datetime.now(UTC).timestamp() // 86400)
+    view = {"type": "view", "visitor_id": visitor_id, "item_id": "i000001"}
+    search = {"type": "search", "visitor_id": visitor_id, "query": "socks"}
+    send(client, {**view, "timestamp": at(today - 91)}, {**search, "timestamp": at(today - 91)})
+    send(client, {**view, "timestamp": at(today, 1)}, {**view, "timestamp": at(today, 2)})
+    send(client, {**view, "timestamp": at(today, 3)})
+    counts = redis_client.hgetall(keys.person_key("counts", keys.visitor_person(visitor_id)))
+    # The view of 91 days ago left; the search, of a type with no new day, stays.
+    assert counts == {f"view:{today}": "3", f"search:{today - 91}": "1"}
+
+
+def test_the_recent_list_keeps_the_newest_up_to_its_cap(
+    client: TestClient, redis_client: redis.Redis, visitor_id: str
+) -> None:
+    cap = 100  # Settings.recent_interactions_cap
+    views = [
+        {"type": "view", "visitor_id": visitor_id, "item_id": f"i{n:06d}"} for n in range(cap + 7)
+    ]
+    send(client, *views[:60])
+    send(client, *views[60:])
+    recent = redis_client.lrange(keys.person_key("recent", keys.visitor_person(visitor_id)), 0, -1)
+    assert len(recent) == cap
+    assert [entry.split("\t")[1] for entry in recent] == [
+        view["item_id"] for view in reversed(views[7:])
+    ]
