@@ -47,6 +47,10 @@ SIGNUP_FIELDS = ("birthday",)
 # Proof of identity for a public key is checked at the door, never stored; the time is
 # written by `stream_record`.
 _UNSTREAMED = {"customer_token", "timestamp"}
+_SERIALIZER = Event.__pydantic_serializer__  # model_dump_json, without its Python wrapper
+# Looked up once: an enum's `.value` is a descriptor call, and every event asks.
+_TYPE_NAMES = {kind: kind.value for kind in EventType}
+_WEIGHTED = frozenset(kind for kind in EventType if event_weight(kind.value) > 0)
 # Attribution touches kept per person: plenty for a 24-hour click window.
 TOUCHES_CAP = 50
 _APPLY = lua("fields.lua", "apply.lua")
@@ -87,7 +91,7 @@ def event_op(event: Event, now: datetime) -> dict[str, Any]:
     at = event.occurred_at(now)
     ts = at.timestamp()
     kind = event.type
-    name = kind.value
+    name = _TYPE_NAMES[kind]
     op: dict[str, Any] = {
         "visitor": event.visitor_id,
         "type": name,
@@ -99,7 +103,7 @@ def event_op(event: Event, now: datetime) -> dict[str, Any]:
         op["event_id"] = event.event_id
     if event.customer_id:
         op["customer"] = event.customer_id
-    if event_weight(name) > 0:
+    if kind in _WEIGHTED:
         recent = [encode_interaction(name, item, ts) for item in event.item_ids()]
         if recent:
             op["recent"] = recent
@@ -136,7 +140,7 @@ def stream_record(event: Event, at: datetime) -> str:
 
     pydantic-core writes the JSON straight from the validated event; a dict in between
     cost more than the rest of the event's op."""
-    fields = event.model_dump_json(exclude_none=True, exclude=_UNSTREAMED)
+    fields = _SERIALIZER.to_json(event, exclude_none=True, exclude=_UNSTREAMED).decode()
     return '{"timestamp":' + orjson.dumps(at.astimezone(UTC)).decode() + "," + fields[1:]
 
 
