@@ -120,6 +120,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.paced_latency --items 1000000 --events 3000000 --out var/bench/paced_latency_1m.json
 	$(BIN)/python -m benchmarks.index_recall var/bench/models-10000 var/bench/models-100000 var/bench/models-1000000 --ef-search 32 64 128
 	$(BIN)/python -m benchmarks.ingestion --events 200000 --cluster --campaigns $(CAMPAIGNS_FILE)
+	$(BIN)/python -m benchmarks.apply_script
 	$(BIN)/python -m benchmarks.memory_per_visitor --visitors 1000000
 	$(BIN)/python -m benchmarks.server_choice --items 100000
 	$(BIN)/python -m benchmarks.swap_under_load --models var/bench/models-100000
