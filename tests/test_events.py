@@ -357,15 +357,15 @@ def test_profile_times_and_event_count_hold_across_batches_and_out_of_order_even
 def test_a_new_days_count_drops_the_count_91_days_before_it(
     client: TestClient, redis_client: redis.Redis, visitor_id: str
 ) -> None:
-    today = int(datetime.now(UTC).timestamp() // 86400)
+    day = int(datetime.now(UTC).timestamp() // 86400) - 1  # whole, and in the past
     view = {"type": "view", "visitor_id": visitor_id, "item_id": "i000001"}
     search = {"type": "search", "visitor_id": visitor_id, "query": "socks"}
-    send(client, {**view, "timestamp": at(today - 91)}, {**search, "timestamp": at(today - 91)})
-    send(client, {**view, "timestamp": at(today, 1)}, {**view, "timestamp": at(today, 2)})
-    send(client, {**view, "timestamp": at(today, 3)})
+    send(client, {**view, "timestamp": at(day - 91)}, {**search, "timestamp": at(day - 91)})
+    send(client, {**view, "timestamp": at(day, 1)}, {**view, "timestamp": at(day, 2)})
+    send(client, {**view, "timestamp": at(day, 3)})
     counts = redis_client.hgetall(keys.person_key("counts", keys.visitor_person(visitor_id)))
     # The view of 91 days ago left; the search, of a type with no new day, stays.
-    assert counts == {f"view:{today}": "3", f"search:{today - 91}": "1"}
+    assert counts == {f"view:{day}": "3", f"search:{day - 91}": "1"}
 
 
 def test_the_recent_list_keeps_the_newest_up_to_its_cap(
@@ -377,8 +377,7 @@ def test_the_recent_list_keeps_the_newest_up_to_its_cap(
     ]
     send(client, *views[:60])
     send(client, *views[60:])
-    recent = redis_client.lrange(keys.person_key("recent", keys.visitor_person(visitor_id)), 0, -1)
-    assert len(recent) == cap
-    assert [entry.split("\t")[1] for entry in recent] == [
-        view["item_id"] for view in reversed(views[7:])
-    ]
+    recent = [x["item_id"] for x in profile(client, visitor_id)["recent_items"]]
+    assert recent == [view["item_id"] for view in reversed(views[7:])]
+    stored = redis_client.llen(keys.person_key("recent", keys.visitor_person(visitor_id)))
+    assert stored == cap
