@@ -10,6 +10,8 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from server.app import create_app
+from settings import Settings
 from state import keys
 from tests.conftest import PUBLIC, SECRET
 from tests.helpers import send
@@ -381,3 +383,18 @@ def test_the_recent_list_keeps_the_newest_up_to_its_cap(
     assert recent == [view["item_id"] for view in reversed(views[7:])]
     stored = redis_client.llen(keys.person_key("recent", keys.visitor_person(visitor_id)))
     assert stored == cap
+
+
+def test_the_stream_is_trimmed_to_about_its_cap_and_keeps_the_newest(
+    settings: Settings, redis_client: redis.Redis, visitor_id: str
+) -> None:
+    capped = settings.model_copy(update={"stream_max_len": 150})
+    views = [
+        {"type": "view", "visitor_id": visitor_id, "item_id": f"i{n:06d}"} for n in range(1000)
+    ]
+    with TestClient(create_app(capped), raise_server_exceptions=False) as client:
+        send(client, *views)
+    # Trimming with "~" drops whole stream nodes (100 entries each), never below the cap.
+    assert 150 <= redis_client.xlen(keys.EVENTS_STREAM) < 150 + 100
+    entries: Any = redis_client.xrevrange(keys.EVENTS_STREAM, count=1)
+    assert orjson.loads(entries[0][1]["event"])["item_id"] == views[-1]["item_id"]
