@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -252,9 +252,11 @@ class EventStore:
     async def _store(
         self, ops: list[dict[str, Any]], persons: list[str], now: datetime
     ) -> list[Outcome]:
-        # The stream records travel only to the append: the apply script has no use
-        # for them, and they are most of a batch's JSON.
+        # The stream records travel only to the append, and the visitor ids no further:
+        # the apply script has no use for either, and its cost grows with its JSON.
         records = [op.pop("record") for op in ops]
+        for op in ops:
+            del op["visitor"]
         outcomes = await self._apply_ops(ops, persons, now)
         moved = [index for index, outcome in enumerate(outcomes) if outcome.status == "moved"]
         if moved:
@@ -332,7 +334,7 @@ class EventStore:
         entries: list[str] = []
         stored: list[str] = []
         unlogged: dict[str, list[str]] = {}
-        counts = self._redis.pipeline(transaction=False)
+        months: dict[str, MonthOrders] = {}
         referrals = []
         for op, record, person, outcome in zip(ops, records, persons, outcomes, strict=True):
             if outcome.status == "dup":
@@ -342,12 +344,17 @@ class EventStore:
             if "event_id" in op:
                 unlogged.setdefault(person, []).append(op["event_id"])
             # A relog is counted again: the attempt that applied it may have failed first.
-            _count(counts, op, person, outcome)
+            if outcome.new_order:
+                month = months.setdefault(month_of(op["ts"]), MonthOrders())
+                month.add(person, outcome.first_order, op["purchase"]["value"])
             if op.get("referrer") and op["referrer"] != op.get("customer"):
                 referrals.append(self._refer_once(op["referrer"], person))
         if not entries:
             return
+        counts = self._redis.pipeline(transaction=False)
         counts.sadd(keys.PEOPLE, *dict.fromkeys(stored))
+        for name, month in months.items():
+            month.queue(counts, name)
         stream = [keys.EVENTS_STREAM]
         await self._append(keys=stream, args=[self._settings.stream_max_len, *entries])
         await asyncio.gather(counts.execute(), *referrals)
@@ -366,16 +373,27 @@ class EventStore:
         )
 
 
-def _count(pipe: Pipeline, op: dict[str, Any], person: str, outcome: Outcome) -> None:
-    """A new order's share of the retention sets and month totals."""
-    if not outcome.new_order:
-        return
-    month = month_of(op["ts"])
-    pipe.sadd(keys.buyers_key(month), person)
-    if outcome.first_order:
-        pipe.sadd(keys.new_buyers_key(month), person)
-    pipe.hincrby(keys.month_totals_key(month), "orders", 1)
-    pipe.hincrbyfloat(keys.month_totals_key(month), "revenue", op["purchase"]["value"])
+@dataclass
+class MonthOrders:
+    """A batch's new orders of one month, for the retention sets and the month's totals:
+    four commands a month, not four an order."""
+
+    buyers: list[str] = field(default_factory=list)
+    first_buyers: list[str] = field(default_factory=list)
+    revenue: float = 0.0
+
+    def add(self, person: str, first_order: bool, value: float) -> None:
+        self.buyers.append(person)
+        if first_order:
+            self.first_buyers.append(person)
+        self.revenue += value
+
+    def queue(self, pipe: Pipeline, month: str) -> None:
+        pipe.sadd(keys.buyers_key(month), *self.buyers)
+        if self.first_buyers:
+            pipe.sadd(keys.new_buyers_key(month), *self.first_buyers)
+        pipe.hincrby(keys.month_totals_key(month), "orders", len(self.buyers))
+        pipe.hincrbyfloat(keys.month_totals_key(month), "revenue", self.revenue)
 
 
 class Outcome(NamedTuple):

@@ -44,11 +44,17 @@ class Accepted(NamedTuple):
     new_order: bool
 
 
+# The events attribution reads: impressions and clicks, message opens and clicks,
+# orders. A view or a search (most of a store's events) earns or counts nothing.
+ATTRIBUTED = frozenset({*SHOWN, *MESSAGE_EVENTS, EventType.PURCHASE})
+
+
 def accepted_events(events: Sequence[Event], result: IngestResult, now: float) -> list[Accepted]:
+    """The stored events attribution reads, with their persons and times."""
     return [
         Accepted(event, person, event.timestamp.timestamp() if event.timestamp else now, new)
         for event, person, new in zip(events, result.persons, result.new_orders, strict=True)
-        if person is not None
+        if person is not None and event.type in ATTRIBUTED
     ]
 
 

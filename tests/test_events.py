@@ -398,3 +398,35 @@ def test_the_stream_is_trimmed_to_about_its_cap_and_keeps_the_newest(
     assert 150 <= redis_client.xlen(keys.EVENTS_STREAM) < 150 + 100
     entries: Any = redis_client.xrevrange(keys.EVENTS_STREAM, count=1)
     assert orjson.loads(entries[0][1]["event"])["item_id"] == views[-1]["item_id"]
+
+
+def test_a_batchs_new_orders_add_up_in_their_months_sets_and_totals(
+    client: TestClient, redis_client: redis.Redis, visitor_id: str
+) -> None:
+    """Month keys are shared by every test: each month here is this test's own."""
+    year = 1971 + int(visitor_id[-4:], 16) % 25  # months no other test writes
+    may, june = f"{year}-05", f"{year}-06"
+
+    def order(who: str, order_id: str, value: float, month: str) -> dict[str, Any]:
+        return {"type": "purchase", "visitor_id": f"{visitor_id}-{who}", "order_id": order_id,
+                "value": value, "item_id": "i000040",
+                "timestamp": f"{month}-10T10:00:00Z"}  # fmt: skip
+
+    send(
+        client,
+        order("a", f"{visitor_id}-1", 10.25, may),
+        order("b", f"{visitor_id}-2", 20.5, may),
+        order("a", f"{visitor_id}-3", 5.0, may),
+        order("a", f"{visitor_id}-1", 10.25, may),  # the same order again: no new order
+        order("b", f"{visitor_id}-4", 7.75, june),
+    )
+    a, b = (keys.visitor_person(f"{visitor_id}-{who}") for who in "ab")
+    assert redis_client.smembers(keys.buyers_key(may)) == {a, b}
+    assert redis_client.smembers(keys.new_buyers_key(may)) == {a, b}
+    assert redis_client.smembers(keys.buyers_key(june)) == {b}
+    assert redis_client.smembers(keys.new_buyers_key(june)) == set()
+    may_totals = redis_client.hgetall(keys.month_totals_key(may))
+    assert int(may_totals["orders"]) == 3
+    assert float(may_totals["revenue"]) == pytest.approx(35.75)
+    june_totals = redis_client.hgetall(keys.month_totals_key(june))
+    assert (int(june_totals["orders"]), float(june_totals["revenue"])) == (1, 7.75)
