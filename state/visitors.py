@@ -21,7 +21,7 @@ from redis.asyncio.client import Pipeline
 from campaigns.person import Order, PersonRecord
 from models.history import VisitorHistory
 from state import keys
-from state.interactions import decode_interaction
+from state.interactions import decode_interactions
 from state.offers import STAT_FIELDS, RedemptionCounts
 from state.slots import script_and_reads, script_each
 
@@ -181,7 +181,7 @@ class PersonReader:
 def history_from(values: dict[str, Any]) -> VisitorHistory:
     """Ranking's view of a person; interactions oldest first."""
     return VisitorHistory(
-        interactions=[decode_interaction(entry) for entry in reversed(values["recent"])],
+        interactions=decode_interactions(values["recent"][::-1]),
         purchased=frozenset(item for item in values["purchased"]),
         cart=[item for item in values["cart"]],
     )
@@ -224,7 +224,7 @@ def _record(
         cart={item: int(quantity) for item, quantity in values["cart"].items()},
         wishlist=sorted(values["wishlist"]),
         purchased=sorted(values["purchased"]),
-        recent=[decode_interaction(entry) for entry in values["recent"]],
+        recent=decode_interactions(values["recent"]),
         counts={name: int(count) for name, count in values["counts"].items()},
         segments=frozenset(values["segments"]),
     )

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from server.app import create_app
 from settings import Settings
 from state import keys
+from state.interactions import decode_interaction, decode_interactions, encode_interaction
 from tests.conftest import PUBLIC, SECRET
 from tests.helpers import send
 
@@ -430,3 +431,15 @@ def test_a_batchs_new_orders_add_up_in_their_months_sets_and_totals(
     assert float(may_totals["revenue"]) == pytest.approx(35.75)
     june_totals = redis_client.hgetall(keys.month_totals_key(june))
     assert (int(june_totals["orders"]), float(june_totals["revenue"])) == (1, 7.75)
+
+
+def test_a_recent_list_decodes_as_its_entries_do_one_by_one() -> None:
+    entries = [
+        encode_interaction(kind, item, ts)
+        for kind, item, ts in [("view", "i1", 1.5), ("add_to_cart", "x y", 2.0), ("view", "i1", 3)]
+    ]
+    assert decode_interactions(entries) == [decode_interaction(e) for e in entries]
+    assert decode_interactions(entries)[1] == ("x y", "add_to_cart", 2.0)
+    assert decode_interactions([]) == []
+    with pytest.raises(ValueError):
+        decode_interactions([entries[0], "view\ti2"])
