@@ -212,7 +212,7 @@ local function write_counts(k, counts)
       added[#added + 1] = {event_type, day, n}
     end
   end
-  local stored = redis.call('HMGET', k.counts, unpack(fields))
+  local stored = call_sliced('HMGET', k.counts, fields)
   local updates, drops = {}, {}
   for i, field in ipairs(fields) do
     local count = tonumber(stored[i])
@@ -220,8 +220,8 @@ local function write_counts(k, counts)
     updates[#updates + 1] = (count or 0) + added[i][3]
     if not count then drops[#drops + 1] = added[i][1] .. ':' .. (added[i][2] - COUNTS_WINDOW) end
   end
-  redis.call('HSET', k.counts, unpack(updates))
-  if #drops > 0 then redis.call('HDEL', k.counts, unpack(drops)) end
+  call_sliced('HSET', k.counts, updates)
+  if #drops > 0 then call_sliced('HDEL', k.counts, drops) end
 end
 
 -- Writes the tally (with the dedup marks of its ops) and returns a fresh one.

@@ -344,7 +344,9 @@ class EventStore:
             if "event_id" in op:
                 unlogged.setdefault(person, []).append(op["event_id"])
             # A relog is counted again: the attempt that applied it may have failed first.
-            if outcome.new_order:
+            # (Its flags are that attempt's: a client that reused the id for an event of
+            # another type gets no order counted, rather than an error.)
+            if outcome.new_order and "purchase" in op:
                 month = months.setdefault(month_of(op["ts"]), MonthOrders())
                 month.add(person, outcome.first_order, op["purchase"]["value"])
             if op.get("referrer") and op["referrer"] != op.get("customer"):

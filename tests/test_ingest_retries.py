@@ -232,3 +232,48 @@ def test_an_id_sent_to_a_customer_both_directly_and_through_a_just_linked_visito
         await redis.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_retry_that_reuses_an_unappended_orders_id_for_another_event_is_stored_not_an_error(
+    redis_url: str,
+) -> None:
+    """A client bug, not a retry: the id's mark still says "new order", but the event
+    carries none. It goes to the stream; no order is counted for it."""
+    purchase = {"event_id": "e-reused", "type": "purchase", "visitor_id": "v7", "item_id": "i1",
+                "order_id": "o7", "value": 40.0, "timestamp": ORDER_TIME}  # fmt: skip
+    view = {"event_id": "e-reused", "type": "view", "visitor_id": "v7", "item_id": "i2",
+            "timestamp": ORDER_TIME}  # fmt: skip
+
+    async def scenario() -> None:
+        redis = await open_client(redis_url)
+        await broken(redis, keys.EVENTS_STREAM, purchase)
+        result = await ingest(redis, view)
+        assert (result.accepted, result.duplicates) == (1, 0)
+        assert await stream_ids(redis) == ["e-reused"]
+        assert await redis.hget(keys.month_totals_key(MONTH), "orders") is None
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_one_call_with_thousands_of_a_persons_days_stores_them_all(redis_url: str) -> None:
+    """A backfill can hand one person more distinct days than Lua can unpack at once."""
+    days = 4_001
+    now = datetime.now(UTC).timestamp()
+    views = [
+        {"event_id": f"e-day-{n}", "type": "view", "visitor_id": "v8", "item_id": "i1",
+         "timestamp": datetime.fromtimestamp(now - (n + 1) * 86_400, UTC).isoformat()}
+        for n in range(days)
+    ]  # fmt: skip
+
+    async def scenario() -> None:
+        redis = await open_client(redis_url)
+        assert (await ingest(redis, *views)).accepted == days
+        person = keys.visitor_person("v8")
+        assert await redis.hget(keys.person_key("profile", person), "events") == str(days)
+        # Each new day dropped the count of 91 days before it: the newest 91 are left.
+        assert await redis.hlen(keys.person_key("counts", person)) == 91
+        assert await redis.zcard(keys.person_key("seen", person)) == days
+        await redis.aclose()
+
+    asyncio.run(scenario())
