@@ -38,9 +38,16 @@ end
 for i = 1, #s.orders, 2 do redis.call('HSETNX', key('orders'), s.orders[i], s.orders[i + 1]) end
 for i = 1, #s.counts, 2 do redis.call('HINCRBY', key('counts'), s.counts[i], s.counts[i + 1]) end
 -- A retry of one of the visitor's events is still recognised once it names the customer,
--- and one the stream never got is appended then.
-for i = 1, #s.seen, 2 do redis.call('ZADD', key('seen'), 'NX', s.seen[i + 1], s.seen[i]) end
-for i = 1, #s.unlogged, 2 do redis.call('HSETNX', key('unlogged'), s.unlogged[i], s.unlogged[i + 1]) end
+-- and one the stream never got is appended then. An id the customer holds already keeps
+-- the customer's state: a mark comes along only with its id, and with the id's time, so
+-- it leaves the dedup window with it (apply.lua's trim relies on that).
+local moved = {}
+for i = 1, #s.seen, 2 do
+  if redis.call('ZADD', key('seen'), 'NX', s.seen[i + 1], s.seen[i]) == 1 then moved[s.seen[i]] = true end
+end
+for i = 1, #s.unlogged, 2 do
+  if moved[s.unlogged[i]] then redis.call('HSETNX', key('unlogged'), s.unlogged[i], s.unlogged[i + 1]) end
+end
 
 local old = {}
 for i = 1, #s.profile, 2 do old[s.profile[i]] = s.profile[i + 1] end

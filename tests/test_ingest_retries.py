@@ -277,3 +277,26 @@ def test_one_call_with_thousands_of_a_persons_days_stores_them_all(redis_url: st
         await redis.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_merge_leaves_behind_the_pending_mark_of_an_id_the_customer_already_logged(
+    redis_url: str,
+) -> None:
+    """The same event reached the customer, and the visitor too with a failed append;
+    after the visitor signs in, a retry is a duplicate, not a second stream entry."""
+    view = {"event_id": "e-twice", "type": "view", "visitor_id": "v9", "item_id": "i3"}
+
+    async def scenario() -> None:
+        redis = await open_client(redis_url)
+        await signed_in(redis, "v9-known", "c9")
+        assert (await ingest(redis, {**view, "visitor_id": "v9-known"})).accepted == 1
+        await broken(redis, keys.EVENTS_STREAM, view)  # the stream starts again empty
+        await signed_in(redis, "v9", "c9")
+        retried = await ingest(redis, view)
+        assert (retried.accepted, retried.duplicates) == (0, 1)
+        assert "e-twice" not in await stream_ids(redis)
+        assert not await redis.hexists(keys.person_key("unlogged", keys.customer_person("c9")),
+                                       "e-twice")  # fmt: skip
+        await redis.aclose()
+
+    asyncio.run(scenario())
