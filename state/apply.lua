@@ -188,17 +188,16 @@ local function writes_directly(op)
     or op.returned or op.profile or op.referrer
 end
 
--- The profile's fields a tally moves, the values it would write, and whether each keeps
--- the smaller (true) or the larger of that and the stored one. `events` comes first.
+-- The profile's times a tally moves and the values it would write: `first_seen` keeps
+-- the smaller of its value and the stored one, every other the larger.
 local function profile_times(tally)
-  local fields, values, smaller = {'events', 'first_seen', 'last_seen'}, {0, tally.first, 0}, {}
-  smaller[2] = true
+  local fields, values = {'first_seen', 'last_seen'}, {tally.first, 0}
   for event_type, ts in pairs(tally.latest) do
-    if ts > values[3] then values[3] = ts end
+    if ts > values[2] then values[2] = ts end
     fields[#fields + 1] = LAST[event_type]
     values[#values + 1] = ts
   end
-  return fields, values, smaller
+  return fields, values
 end
 
 -- Adds a tally's daily counts (type -> day -> events) in one read and one write. A count
@@ -227,13 +226,15 @@ end
 -- Writes the tally (with the dedup marks of its ops) and returns a fresh one.
 local function flush(k, tally)
   if tally.events == 0 then return tally end
-  local fields, values, smaller = profile_times(tally)
-  local stored = redis.call('HMGET', k.profile, unpack(fields))
+  local fields, values = profile_times(tally)
+  -- The event count is read beside the times and written with them.
+  local stored = redis.call('HMGET', k.profile, 'events', unpack(fields))
   local changed = {'events', (tonumber(stored[1]) or 0) + tally.events}
-  for i = 2, #fields do
-    local value, current = values[i], tonumber(stored[i])
-    if not current or (smaller[i] and value < current) or (not smaller[i] and value > current) then
-      changed[#changed + 1] = fields[i]
+  for i, field in ipairs(fields) do
+    local value, current = values[i], tonumber(stored[i + 1])
+    local better = not current or (i == 1 and value < current) or (i > 1 and value > current)
+    if better then
+      changed[#changed + 1] = field
       changed[#changed + 1] = value
     end
   end
