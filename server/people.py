@@ -16,6 +16,7 @@ from campaigns.offers import Eligible, offer_code
 from server.campaign_store import CampaignStore
 from server.engine import Engine
 from server.errors import ApiError
+from state.multiplex import Multiplexed
 from state.offers import RedeemTerms
 from state.people import PeopleStore, Person
 
@@ -26,11 +27,16 @@ REFRESH_CHUNK = 500
 
 class PeopleService:
     def __init__(
-        self, redis: Redis, engine: Engine, campaigns: CampaignStore, code_secret: str
+        self,
+        redis: Redis,
+        engine: Engine,
+        campaigns: CampaignStore,
+        code_secret: str,
+        lane: Multiplexed | None = None,
     ) -> None:
         self._engine = engine
         self._campaigns = campaigns
-        self._store = PeopleStore(redis, lambda: engine.churn)
+        self._store = PeopleStore(redis, lambda: engine.churn, lane)
         self._redemptions = self._store.redemptions
         self._secret = code_secret
 

@@ -27,6 +27,7 @@ from server.schemas import Placement, RecommendationQuery
 from state import catalog as catalog_store
 from state import keys
 from state.fanout import map_bounded
+from state.multiplex import Multiplexed
 from state.visitors import HISTORY_KINDS, PersonReader, history_from
 
 DISPLAY_FIELDS = ("title", "category", "price", "url", "image_url")
@@ -37,9 +38,15 @@ RANK_CHUNK = 16
 
 
 class RecommendationService:
-    def __init__(self, redis: Redis, engine: Engine, campaigns: CampaignStore) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        engine: Engine,
+        campaigns: CampaignStore,
+        lane: Multiplexed | None = None,
+    ) -> None:
         self._redis = redis
-        self._reader = PersonReader(redis)
+        self._reader = PersonReader(redis, lane)
         self._engine = engine
         self._campaigns = campaigns
         self._breaker = CircuitBreaker()

@@ -20,6 +20,7 @@ from campaigns.offers import Context, Eligible, eligible_offers
 from campaigns.person import PersonRecord
 from campaigns.segments import segments_of
 from models.churn import ChurnScorer, ChurnScores, churn_features
+from state.multiplex import Multiplexed
 from state.offers import RedemptionCounts, Redemptions
 from state.segments import store_membership, store_memberships
 from state.visitors import PersonReader, read_record, read_records
@@ -53,9 +54,14 @@ class PeopleStore:
     so churn risk and predicted value are scored live on every evaluation.
     """
 
-    def __init__(self, redis: Redis, churn_model: ChurnModel = no_churn_model) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        churn_model: ChurnModel = no_churn_model,
+        lane: Multiplexed | None = None,
+    ) -> None:
         self.redis = redis
-        self.reader = PersonReader(redis)
+        self.reader = PersonReader(redis, lane)
         self.redemptions = Redemptions(redis)
         self.churn_model = churn_model
 

@@ -12,13 +12,13 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError
 
 from state.fanout import map_bounded
+from state.multiplex import Command, Multiplexed
 
 T = TypeVar("T", bound=Hashable)
 
@@ -66,22 +66,21 @@ async def script_and_reads(
     script: AsyncScript,
     keys: Sequence[str],
     args: Sequence[Any],
-    reads: Callable[[Pipeline], None],
+    reads: Sequence[Command],
+    lane: Multiplexed | None = None,
 ) -> tuple[Any, list[Any]]:
     """Run a script and some plain commands in one round trip: the script's reply and
     the commands' replies. A cluster refuses scripts in pipelines, so there the two go
-    side by side instead, each to its own node."""
+    side by side instead, each to its own node. `lane`, where given, carries the round
+    trip instead of a pipeline (see state/multiplex.py)."""
     if is_cluster(redis):
         pipe = redis.pipeline(transaction=False)
-        reads(pipe)
+        for command in reads:
+            pipe.execute_command(*command)
         reply, replies = await asyncio.gather(script(keys=keys, args=args), pipe.execute())
         return reply, list(replies)
-
-    def queue(pipe: Pipeline) -> None:
-        pipe.evalsha(script.sha, len(keys), *keys, *args)
-        reads(pipe)
-
-    replies = await _pipelined(redis, script, queue)
+    evalsha = ("EVALSHA", script.sha, len(keys), *keys, *args)
+    replies = await _pipelined(redis, script, [evalsha, *reads], lane)
     return replies[0], replies[1:]
 
 
@@ -96,25 +95,31 @@ async def script_each(
             return await script(keys=keys_and_args[0], args=keys_and_args[1])
 
         return await map_bounded(call, calls)
-
-    def queue(pipe: Pipeline) -> None:
-        for k, a in calls:
-            pipe.evalsha(script.sha, len(k), *k, *a)
-
-    return await _pipelined(redis, script, queue)
+    commands = [("EVALSHA", script.sha, len(k), *k, *a) for k, a in calls]
+    return await _pipelined(redis, script, commands)
 
 
 async def _pipelined(
-    redis: Redis, script: AsyncScript, queue: Callable[[Pipeline], None]
+    redis: Redis,
+    script: AsyncScript,
+    commands: Sequence[Command],
+    lane: Multiplexed | None = None,
 ) -> list[Any]:
-    """Execute the commands `queue` adds, which call `script` by its hash; a restarted
-    server that lost the script gets it loaded, and the pipeline runs again."""
-    pipe = redis.pipeline(transaction=False)
-    queue(pipe)
+    """Execute `commands`, which call `script` by its hash; a restarted server that lost
+    the script gets it loaded, and the commands run again."""
     try:
-        return list(await pipe.execute())
+        return await _execute(redis, commands, lane)
     except NoScriptError:
         await redis.script_load(script.script)
-        pipe = redis.pipeline(transaction=False)
-        queue(pipe)
-        return list(await pipe.execute())
+        return await _execute(redis, commands, lane)
+
+
+async def _execute(
+    redis: Redis, commands: Sequence[Command], lane: Multiplexed | None
+) -> list[Any]:
+    if lane is not None:
+        return await lane.execute(commands)
+    pipe = redis.pipeline(transaction=False)
+    for command in commands:
+        pipe.execute_command(*command)
+    return list(await pipe.execute())

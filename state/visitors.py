@@ -16,12 +16,12 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from campaigns.person import Order, PersonRecord
 from models.history import VisitorHistory
 from state import keys
 from state.interactions import decode_interactions
+from state.multiplex import Command, Multiplexed
 from state.offers import STAT_FIELDS, RedemptionCounts
 from state.slots import script_and_reads, script_each
 
@@ -49,8 +49,9 @@ class PersonState:
 class PersonReader:
     """Reads persons with the read script; one instance per Redis client."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, lane: Multiplexed | None = None) -> None:
         self._redis = redis
+        self._lane = lane  # carries single-person reads where given (state/multiplex.py)
         self._script = redis.register_script(READ_SCRIPT)
         self._arguments: dict[tuple[str, ...], bytes] = {}
 
@@ -135,7 +136,8 @@ class PersonReader:
             return [()] * len(persons)
         pipe = self._redis.pipeline(transaction=False)
         for person in persons:
-            _queue_field_reads(pipe, person, fields)
+            for command in _field_reads(person, fields):
+                pipe.execute_command(*command)
         replies = await pipe.execute()
         per_person = len(fields)
         return [
@@ -167,13 +169,9 @@ class PersonReader:
         """Read one person's slot: the read script's reply, then the extra GETs' and the
         field reads' (which travel with it)."""
 
-        def reads(pipe: Pipeline) -> None:
-            for key in extra_gets:
-                pipe.get(key)
-            _queue_field_reads(pipe, person, fields)
-
+        reads = [("GET", key) for key in extra_gets] + _field_reads(person, fields)
         reply, replies = await script_and_reads(
-            self._redis, self._script, [slot_key], [person, mode, arguments], reads
+            self._redis, self._script, [slot_key], [person, mode, arguments], reads, self._lane
         )
         return [reply, *replies]
 
@@ -249,10 +247,12 @@ def _state(
     )
 
 
-def _queue_field_reads(pipe: Pipeline, person: str, fields: tuple[tuple[str, ...], ...]) -> None:
+def _field_reads(person: str, fields: tuple[tuple[str, ...], ...]) -> list[Command]:
     """One HMGET per (hash key, field template...), the fields named for `person`."""
-    for hash_key, *templates in fields:
-        pipe.hmget(hash_key, [_naming(template, person) for template in templates])
+    return [
+        ("HMGET", hash_key, *(_naming(template, person) for template in templates))
+        for hash_key, *templates in fields
+    ]
 
 
 def _present(values: list[str | None]) -> tuple[str | None, ...]:

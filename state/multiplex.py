@@ -1,0 +1,217 @@
+"""One socket, many reads in flight: the storefront's per-request Redis read without a pool.
+
+redis-py's asyncio client spends 90-200 us of CPU on every round trip besides the wire:
+a connection checked out of its pool and back, a timeout context around each read, the
+retry and observability wrappers. On a recommendation that was a fifth of the request
+(docs/performance.md); the same round trip over a bare asyncio protocol costs 30-45 us.
+This connection keeps only what the hot read needs. Commands are written as they come;
+a server answers one connection's commands in order, so each call takes the next replies
+in turn. Concurrent requests share the socket, and under load their commands and replies
+travel together in fewer system calls.
+
+It reaches a single server over TCP or a Unix socket with the main client's settings
+(host, port, database, credentials, timeouts). A cluster or a TLS connection keeps
+redis-py (`Multiplexed.beside` returns None for them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, cast
+
+import hiredis
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+Command = Sequence[str | bytes | int | float]
+
+
+class _Call:
+    """One `execute`: the replies it waits for and the future that gets them."""
+
+    __slots__ = ("expected", "future", "replies", "timer")
+
+    def __init__(self, future: asyncio.Future[list[Any]], expected: int) -> None:
+        self.future = future
+        self.expected = expected
+        self.replies: list[Any] = []
+        self.timer: asyncio.TimerHandle | None = None
+
+    def finish(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if not self.future.done():  # a caller that gave up (cancelled) drops its replies
+            self.future.set_result(self.replies)
+
+    def fail(self, error: Exception) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if not self.future.done():
+            self.future.set_exception(error)
+
+
+class _Wire(asyncio.Protocol):
+    """One connection: writes commands, hands replies to the calls in the order sent."""
+
+    def __init__(self) -> None:
+        self._reader = hiredis.Reader(encoding="utf-8", replyError=ResponseError)
+        self._pending: deque[_Call] = deque()
+        self._transport: asyncio.Transport | None = None
+
+    @property
+    def open(self) -> bool:
+        return self._transport is not None and not self._transport.is_closing()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def send(self, commands: Sequence[Command], timeout: float) -> asyncio.Future[list[Any]]:
+        if self._transport is None or self._transport.is_closing():
+            raise RedisConnectionError("the multiplexed connection is closed")
+        loop = asyncio.get_running_loop()
+        call = _Call(loop.create_future(), len(commands))
+        call.timer = loop.call_later(timeout, self._time_out)
+        self._pending.append(call)
+        # hiredis's stub types its argument as a 1-tuple; it packs a command of any length
+        packed = b"".join(hiredis.pack_command(tuple(c)) for c in commands)  # type: ignore[arg-type]
+        self._transport.write(packed)
+        return call.future
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        try:
+            while (reply := self._reader.gets()) is not False:
+                call = self._pending[0]
+                call.replies.append(reply)
+                if len(call.replies) == call.expected:
+                    self._pending.popleft()
+                    call.finish()
+        except (hiredis.ProtocolError, IndexError) as exc:  # garbage, or a reply nobody asked for
+            self._abort(RedisConnectionError(f"unreadable reply from Redis: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._fail_pending(RedisConnectionError(f"connection to Redis lost: {exc or 'closed'}"))
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def _time_out(self) -> None:
+        """The oldest call waited past the socket timeout: the connection is stuck, and
+        every call on it fails (replies after this one could no longer be matched)."""
+        self._abort(RedisTimeoutError("timed out waiting for Redis"))
+
+    def _abort(self, error: Exception) -> None:
+        self._fail_pending(error)
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _fail_pending(self, error: Exception) -> None:
+        while self._pending:
+            self._pending.popleft().fail(error)
+
+
+class Multiplexed:
+    """A lazily (re)connected `_Wire` to one server, for pipelines of plain commands.
+
+    Replies are raw RESP2 values decoded to str: no redis-py response callbacks run, so
+    it suits commands whose raw reply is what the caller wants (GET, HMGET, EVALSHA).
+    """
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self._settings = settings
+        self._wire: _Wire | None = None
+        self._connecting = asyncio.Lock()
+
+    @classmethod
+    def beside(cls, redis: Redis) -> Multiplexed | None:
+        """A multiplexed connection to `redis`'s server, or None where it cannot go
+        (a cluster, or TLS, whose certificate options stay with redis-py)."""
+        if isinstance(redis, RedisCluster):
+            return None
+        pool = redis.connection_pool
+        if "ssl" in pool.connection_class.__name__.lower():
+            return None
+        return cls(dict(pool.connection_kwargs))
+
+    async def execute(self, commands: Sequence[Command]) -> list[Any]:
+        """The replies to `commands`, sent in one write; the first error reply raises.
+
+        A dropped connection (a restarted server, an idle one closed) gets one fresh
+        try, as redis-py's retry gives it; a timeout does not.
+        """
+        try:
+            replies = await self._send(commands)
+        except RedisConnectionError:
+            replies = await self._send(commands)
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise _error(reply)
+        return replies
+
+    async def _send(self, commands: Sequence[Command]) -> list[Any]:
+        wire = self._wire if self._wire is not None and self._wire.open else await self._connect()
+        return await wire.send(commands, self._settings.get("socket_timeout") or 5.0)
+
+    async def aclose(self) -> None:
+        if self._wire is not None:
+            self._wire.close()
+            self._wire = None
+
+    async def _connect(self) -> _Wire:
+        async with self._connecting:
+            if self._wire is not None and self._wire.open:
+                return self._wire  # another call connected while this one waited
+            try:
+                async with asyncio.timeout(self._settings.get("socket_connect_timeout") or 5.0):
+                    wire = await self._open()
+                    handshake = _handshake(self._settings)
+                    if handshake:
+                        refused = [
+                            reply
+                            for reply in await wire.send(handshake, 5.0)
+                            if isinstance(reply, ResponseError)
+                        ]
+                        if refused:
+                            wire.close()
+                            raise RedisConnectionError(f"Redis refused the handshake: {refused[0]}")
+            except (OSError, TimeoutError) as exc:
+                raise RedisConnectionError(f"cannot reach Redis: {exc}") from exc
+            self._wire = wire
+            return wire
+
+    async def _open(self) -> _Wire:
+        loop = asyncio.get_running_loop()
+        path = self._settings.get("path")
+        if path:
+            _, wire = await loop.create_unix_connection(_Wire, path)
+        else:
+            _, wire = await loop.create_connection(
+                _Wire, self._settings.get("host", "localhost"), self._settings.get("port", 6379)
+            )
+        return wire
+
+
+def _handshake(settings: dict[str, Any]) -> list[Command]:
+    """AUTH and SELECT as the URL asks, before the connection carries anything else."""
+    commands: list[Command] = []
+    password, username = settings.get("password"), settings.get("username")
+    if password:
+        commands.append(("AUTH", username, password) if username else ("AUTH", password))
+    if settings.get("db"):
+        commands.append(("SELECT", settings["db"]))
+    return commands
+
+
+def _error(reply: ResponseError) -> ResponseError:
+    """The error as redis-py would raise it, for the replies callers tell apart."""
+    message = str(reply)
+    if message.startswith("NOSCRIPT"):
+        return NoScriptError(message)
+    return reply
