@@ -57,7 +57,7 @@ def measure(models: Path, n_queries: int, ef_search: int) -> dict[str, float | i
     if path is None:
         raise SystemExit(f"no bundle under {models}")
     bundle = load_bundle(path)
-    if isinstance(bundle.user_index, faiss.IndexHNSWFlat):
+    if isinstance(bundle.user_index, faiss.IndexHNSW):
         bundle.user_index.hnsw.efSearch = ef_search
     vectors = np.ascontiguousarray(bundle.item_factors, dtype=np.float32)
     exact = faiss.IndexFlatIP(vectors.shape[1])

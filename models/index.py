@@ -3,6 +3,11 @@
 Exact inner-product search is fastest and perfect below a few tens of thousands of
 items; above that an HNSW graph answers in a fraction of a millisecond. The bundle
 records which one it built so the server needs no configuration.
+
+The graph keeps its vectors in half precision. A search walks scattered vectors and is
+bound by memory, not arithmetic: at 100k and 1M items fp16 vectors searched 15-20%
+faster than float32 ones, with the same recall@10 against exact search (0.993 and 0.994),
+and the index takes half the memory (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -26,15 +31,21 @@ def build_index(vectors: npt.NDArray[np.float32]) -> faiss.Index:
         exact = faiss.IndexFlatIP(dim)
         exact.add(vectors)
         return exact
-    graph = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+    graph = faiss.IndexHNSWSQ(
+        dim,
+        faiss.ScalarQuantizer.QT_fp16,  # type: ignore[arg-type]  # an enum int; the stub wants a class
+        HNSW_NEIGHBOURS,
+        faiss.METRIC_INNER_PRODUCT,
+    )
     graph.hnsw.efConstruction = 80
     graph.hnsw.efSearch = HNSW_EF_SEARCH
+    graph.train(vectors)  # fp16 learns nothing, but faiss wants every quantizer trained
     graph.add(vectors)
     return graph
 
 
 def index_kind(index: faiss.Index) -> str:
-    return "hnsw" if isinstance(index, faiss.IndexHNSWFlat) else "exact"
+    return "hnsw" if isinstance(index, faiss.IndexHNSW) else "exact"
 
 
 def search(
@@ -55,7 +66,7 @@ def save_index(index: faiss.Index, path: Path) -> None:
 
 def load_index(path: Path) -> faiss.Index:
     index = faiss.read_index(str(path))
-    if isinstance(index, faiss.IndexHNSWFlat):
+    if isinstance(index, faiss.IndexHNSW):  # float32 graphs of older bundles too
         index.hnsw.efSearch = HNSW_EF_SEARCH
     return index
 

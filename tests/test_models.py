@@ -13,6 +13,14 @@ from threadpoolctl import threadpool_limits
 from models.bundle import Bundle, load_bundle, newest_bundle_path, save_bundle
 from models.catalog import CatalogView
 from models.foldin import aggregate_interactions, fold_in_user
+from models.index import (
+    EXACT_INDEX_MAX_ITEMS,
+    build_index,
+    index_kind,
+    load_index,
+    save_index,
+    search,
+)
 from models.recommend import Filters, Interaction, Recommender, VisitorHistory
 from models.weights import confidence, recency_decay
 
@@ -115,3 +123,20 @@ def test_repeated_interactions_sum_and_non_positive_totals_drop() -> None:
     assert items.tolist() == [3, 5]
     assert totals.tolist() == [2.0, 4.0]
     assert totals.dtype == np.float32 and items.dtype == np.int64
+
+
+def test_a_large_catalog_gets_a_graph_that_finds_what_exact_search_finds(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((EXACT_INDEX_MAX_ITEMS + 1, 16)).astype(np.float32)
+    graph = build_index(vectors)
+    save_index(graph, tmp_path / "graph.faiss")
+    loaded = load_index(tmp_path / "graph.faiss")
+    queries = vectors[rng.choice(len(vectors), 50, replace=False)] + 0.1
+    found = 0
+    for query in queries:
+        best = np.argsort(-(vectors @ query))[:10]
+        ids, scores = search(loaded, query, 10)
+        found += len(set(ids.tolist()) & set(best.tolist()))
+        assert np.allclose(scores, vectors[ids] @ query, rtol=1e-2, atol=1e-2)
+    assert index_kind(loaded) == "hnsw" and index_kind(build_index(vectors[:100])) == "exact"
+    assert found / (10 * len(queries)) >= 0.95
