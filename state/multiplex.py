@@ -146,6 +146,8 @@ class Multiplexed:
         A dropped connection (a restarted server, an idle one closed) gets one fresh
         try, as redis-py's retry gives it; a timeout does not.
         """
+        if not commands:
+            return []  # nothing to wait for: no reply would ever finish the call
         try:
             replies = await self._send(commands)
         except RedisConnectionError:

@@ -68,6 +68,7 @@ def test_each_caller_gets_its_own_replies(server: ValkeyServer, run: Runner) -> 
 
     replies = run(scenario())
     assert replies == [[f"v{n}", ["1", None]] for n in range(300)]
+    assert run(lane_for(server.connection_url).execute([])) == []
 
 
 def test_a_caller_giving_up_does_not_shift_the_next_replies(
