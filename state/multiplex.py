@@ -25,7 +25,7 @@ import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import DataError, NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Command = Sequence[str | bytes | int | float]
@@ -73,19 +73,18 @@ class _Wire(asyncio.Protocol):
     def send(self, commands: Sequence[Command], timeout: float) -> asyncio.Future[list[Any]]:
         if self._transport is None or self._transport.is_closing():
             raise RedisConnectionError("the multiplexed connection is closed")
+        packed = _packed(commands)  # before queuing: a command that cannot go out waits for nothing
         loop = asyncio.get_running_loop()
         call = _Call(loop.create_future(), len(commands))
         call.timer = loop.call_later(timeout, self._time_out)
         self._pending.append(call)
-        # hiredis's stub types its argument as a 1-tuple; it packs a command of any length
-        packed = b"".join(hiredis.pack_command(tuple(c)) for c in commands)  # type: ignore[arg-type]
         self._transport.write(packed)
         return call.future
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
         try:
-            while (reply := self._reader.gets()) is not False:
+            while (reply := _next_reply(self._reader)) is not False:
                 call = self._pending[0]
                 call.replies.append(reply)
                 if len(call.replies) == call.expected:
@@ -118,16 +117,18 @@ class _Wire(asyncio.Protocol):
 
 
 class Multiplexed:
-    """A lazily (re)connected `_Wire` to one server, for pipelines of plain commands.
+    """A lazily (re)connected `_Wire` to one server, for pipelines of reads.
 
     Replies are raw RESP2 values decoded to str: no redis-py response callbacks run, so
     it suits commands whose raw reply is what the caller wants (GET, HMGET, EVALSHA).
+    Reads only: a call cut off by a dropped connection is sent again whole.
     """
 
     def __init__(self, settings: dict[str, Any]) -> None:
         self._settings = settings
         self._wire: _Wire | None = None
-        self._connecting = asyncio.Lock()
+        self._connecting: asyncio.Task[_Wire] | None = None
+        self._closed = False
 
     @classmethod
     def beside(cls, redis: Redis) -> Multiplexed | None:
@@ -153,7 +154,7 @@ class Multiplexed:
         except RedisConnectionError:
             replies = await self._send(commands)
         for reply in replies:
-            if isinstance(reply, ResponseError):
+            if isinstance(reply, Exception):
                 raise _error(reply)
         return replies
 
@@ -162,31 +163,47 @@ class Multiplexed:
         return await wire.send(commands, self._settings.get("socket_timeout") or 5.0)
 
     async def aclose(self) -> None:
+        self._closed = True
+        if self._connecting is not None:
+            self._connecting.cancel()
         if self._wire is not None:
             self._wire.close()
             self._wire = None
 
     async def _connect(self) -> _Wire:
-        async with self._connecting:
-            if self._wire is not None and self._wire.open:
-                return self._wire  # another call connected while this one waited
-            try:
-                async with asyncio.timeout(self._settings.get("socket_connect_timeout") or 5.0):
-                    wire = await self._open()
-                    handshake = _handshake(self._settings)
-                    if handshake:
-                        refused = [
-                            reply
-                            for reply in await wire.send(handshake, 5.0)
-                            if isinstance(reply, ResponseError)
-                        ]
-                        if refused:
-                            wire.close()
-                            raise RedisConnectionError(f"Redis refused the handshake: {refused[0]}")
-            except (OSError, TimeoutError) as exc:
+        """The one connection attempt in progress, shared by every caller that needs it:
+        callers that give up leave it running (shielded), so it ends by itself and never
+        leaves a half-made connection behind."""
+        if self._closed:
+            raise RedisConnectionError("the multiplexed connection was closed")
+        if self._connecting is None or self._connecting.done():
+            self._connecting = asyncio.ensure_future(self._connected())
+            self._connecting.add_done_callback(_retrieved)  # if every caller gave up
+        return await asyncio.shield(self._connecting)
+
+    async def _connected(self) -> _Wire:
+        wire: _Wire | None = None
+        try:
+            async with asyncio.timeout(self._settings.get("socket_connect_timeout") or 5.0):
+                wire = await self._open()
+                await self._greet(wire)
+        except BaseException as exc:
+            if wire is not None:
+                wire.close()
+            if isinstance(exc, (OSError, TimeoutError)):
                 raise RedisConnectionError(f"cannot reach Redis: {exc}") from exc
-            self._wire = wire
-            return wire
+            raise
+        self._wire = wire
+        return wire
+
+    async def _greet(self, wire: _Wire) -> None:
+        """AUTH and SELECT as the URL asks, before the connection carries anything else."""
+        handshake = _handshake(self._settings)
+        if not handshake:
+            return
+        refused = [r for r in await wire.send(handshake, 5.0) if isinstance(r, Exception)]
+        if refused:
+            raise RedisConnectionError(f"Redis refused the handshake: {refused[0]}")
 
     async def _open(self) -> _Wire:
         loop = asyncio.get_running_loop()
@@ -200,8 +217,13 @@ class Multiplexed:
         return wire
 
 
+def _retrieved(attempt: asyncio.Task[_Wire]) -> None:
+    """Mark a connection attempt's failure as seen: its callers each got it already."""
+    if not attempt.cancelled():
+        attempt.exception()
+
+
 def _handshake(settings: dict[str, Any]) -> list[Command]:
-    """AUTH and SELECT as the URL asks, before the connection carries anything else."""
     commands: list[Command] = []
     password, username = settings.get("password"), settings.get("username")
     if password:
@@ -211,9 +233,29 @@ def _handshake(settings: dict[str, Any]) -> list[Command]:
     return commands
 
 
-def _error(reply: ResponseError) -> ResponseError:
+def _packed(commands: Sequence[Command]) -> bytes:
+    """The commands on the wire; an empty one (which no server answers) or an argument
+    hiredis cannot pack (None, a bool) is refused here, before anything is sent."""
+    if not all(commands):
+        raise DataError("an empty command cannot be sent")
+    try:
+        # hiredis's stub types its argument as a 1-tuple; it packs a command of any length
+        return b"".join(hiredis.pack_command(tuple(c)) for c in commands)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise DataError(f"a command argument cannot be sent: {exc}") from exc
+
+
+def _next_reply(reader: hiredis.Reader) -> Any:
+    """The next whole reply, False when more data is needed. A value that is not UTF-8
+    is that reply's error alone: hiredis drops it and reads on."""
+    try:
+        return reader.gets()
+    except UnicodeDecodeError as exc:
+        return exc
+
+
+def _error(reply: Exception) -> Exception:
     """The error as redis-py would raise it, for the replies callers tell apart."""
-    message = str(reply)
-    if message.startswith("NOSCRIPT"):
-        return NoScriptError(message)
+    if isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT"):
+        return NoScriptError(str(reply))
     return reply

