@@ -17,6 +17,7 @@ redis-py (`Multiplexed.beside` returns None for them).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, cast
@@ -62,6 +63,10 @@ class _Wire(asyncio.Protocol):
         self._reader = hiredis.Reader(encoding="utf-8", replyError=ResponseError)
         self._pending: deque[_Call] = deque()
         self._transport: asyncio.Transport | None = None
+        self.heard_at = time.monotonic()  # when the server last sent anything
+
+    def idle_for(self) -> float:
+        return 0.0 if self._pending else time.monotonic() - self.heard_at
 
     @property
     def open(self) -> bool:
@@ -82,6 +87,7 @@ class _Wire(asyncio.Protocol):
         return call.future
 
     def data_received(self, data: bytes) -> None:
+        self.heard_at = time.monotonic()
         self._reader.feed(data)
         try:
             while (reply := _next_reply(self._reader)) is not False:
@@ -159,7 +165,12 @@ class Multiplexed:
         return replies
 
     async def _send(self, commands: Sequence[Command]) -> list[Any]:
-        wire = self._wire if self._wire is not None and self._wire.open else await self._connect()
+        wire, quiet_limit = self._wire, self._settings.get("health_check_interval") or 0
+        if wire is not None and quiet_limit and wire.idle_for() > quiet_limit:
+            wire.close()  # as redis-py's health check would: a connection quiet this long
+            wire = None  # may have been dropped by a firewall without a word; start afresh
+        if wire is None or not wire.open:
+            wire = await self._connect()
         return await wire.send(commands, self._settings.get("socket_timeout") or 5.0)
 
     async def aclose(self) -> None:

@@ -271,3 +271,32 @@ def test_callers_share_one_connection_attempt_and_leave_nothing_open(run: Runner
     outcomes, opened, closed = run(scenario())
     assert all(isinstance(outcome, RedisConnectionError) for outcome in outcomes)
     assert opened == 2 and closed == 2
+
+
+def test_a_connection_quiet_past_the_health_interval_is_replaced(
+    server: ValkeyServer, run: Runner
+) -> None:
+    """A firewall may drop an idle connection without a word; like redis-py's health
+    check, a call after a quiet spell opens a fresh one rather than trusting the old."""
+    monitor = redis_sync.Redis.from_url(server.connection_url)
+
+    def connections_made() -> int:
+        return int(monitor.info("stats")["total_connections_received"])
+
+    async def scenario() -> list[int]:
+        settings = {"host": "127.0.0.1", "port": server.port, "health_check_interval": 0.2}
+        lane = Multiplexed(settings)
+        made = [connections_made()]
+        try:
+            for _ in range(3):  # back to back: one connection
+                await lane.execute([("GET", "k")])
+            made.append(connections_made())
+            await asyncio.sleep(0.3)  # quiet for longer than the interval
+            await lane.execute([("GET", "k")])
+            made.append(connections_made())
+        finally:
+            await lane.aclose()
+        return made
+
+    before, busy, after_quiet = run(scenario())
+    assert (busy - before, after_quiet - busy) == (1, 1)
