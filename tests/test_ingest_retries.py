@@ -8,7 +8,7 @@ removed before the retry. Each test has a Valkey of its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,19 @@ MONTH = "2024-03"
 def redis_url(tmp_path: Path) -> Iterator[str]:
     with own_redis(tmp_path / "valkey") as url:
         yield url
+
+
+def run_against(redis_url: str, scenario: Callable[[Redis], Awaitable[None]]) -> None:
+    """Run `scenario` with a client of the test's own Valkey, closed whatever happens."""
+
+    async def run() -> None:
+        redis = await open_client(redis_url)
+        try:
+            await scenario(redis)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(run())
 
 
 async def ingest(redis: Redis, *events: dict[str, Any]) -> IngestResult:
@@ -69,8 +82,7 @@ def test_an_event_applied_but_not_appended_is_appended_and_counted_on_retry(
     purchase = {"event_id": "e-order", "type": "purchase", "visitor_id": "v1", "item_id": "i1",
                 "order_id": "o1", "value": 40.0, "timestamp": ORDER_TIME}  # fmt: skip
 
-    async def scenario() -> None:
-        redis = await open_client(redis_url)
+    async def scenario(redis: Redis) -> None:
         await broken(redis, keys.EVENTS_STREAM, purchase)
         person = keys.visitor_person("v1")
         assert await redis.hexists(keys.person_key("orders", person), "o1")  # applied...
@@ -87,17 +99,15 @@ def test_an_event_applied_but_not_appended_is_appended_and_counted_on_retry(
         assert (again.accepted, again.duplicates) == (0, 1)
         assert await stream_ids(redis) == ["e-order"]
         assert not await redis.exists(keys.person_key("unlogged", person))
-        await redis.aclose()
 
-    asyncio.run(scenario())
+    run_against(redis_url, scenario)
 
 
 def test_an_unappended_event_follows_its_visitor_into_the_customer(redis_url: str) -> None:
     cart = {"event_id": "e-cart", "type": "add_to_cart", "visitor_id": "v2", "item_id": "i1"}
     signup = {"event_id": "e-signup", "type": "signup", "visitor_id": "v2", "customer_id": "c2"}
 
-    async def scenario() -> None:
-        redis = await open_client(redis_url)
+    async def scenario(redis: Redis) -> None:
         await broken(redis, keys.EVENTS_STREAM, cart)
         assert (await ingest(redis, signup)).accepted == 1
         retried = await ingest(redis, cart)  # now resolves to the customer
@@ -106,9 +116,8 @@ def test_an_unappended_event_follows_its_visitor_into_the_customer(redis_url: st
         customer = keys.customer_person("c2")
         assert await redis.hgetall(keys.person_key("cart", customer)) == {"i1": "1"}
         assert (await ingest(redis, cart)).duplicates == 1
-        await redis.aclose()
 
-    asyncio.run(scenario())
+    run_against(redis_url, scenario)
 
 
 def test_a_merge_cut_short_is_finished_by_the_retry(redis_url: str) -> None:
@@ -116,8 +125,7 @@ def test_a_merge_cut_short_is_finished_by_the_retry(redis_url: str) -> None:
              "value": 25.0, "item_id": "i1", "timestamp": ORDER_TIME}  # fmt: skip
     signup = {"event_id": "e-s", "type": "signup", "visitor_id": "v3", "customer_id": "c3"}
 
-    async def scenario() -> None:
-        redis = await open_client(redis_url)
+    async def scenario(redis: Redis) -> None:
         assert (await ingest(redis, order)).accepted == 1
         # The fold into the customer succeeds, moving the month's buyers fails.
         await broken(redis, keys.new_buyers_key(MONTH), signup)
@@ -133,9 +141,8 @@ def test_a_merge_cut_short_is_finished_by_the_retry(redis_url: str) -> None:
         profile = await redis.hgetall(keys.person_key("profile", customer))
         assert profile["events"] == "2"  # the order and the signup, each once
         assert list(await redis.hgetall(keys.person_key("orders", customer))) == ["o3"]
-        await redis.aclose()
 
-    asyncio.run(scenario())
+    run_against(redis_url, scenario)
 
 
 def test_a_failure_after_the_append_repeats_the_entry_and_the_export_keeps_one(
@@ -143,15 +150,13 @@ def test_a_failure_after_the_append_repeats_the_entry_and_the_export_keeps_one(
 ) -> None:
     view = {"event_id": "e-view", "type": "view", "visitor_id": "v4", "item_id": "i1"}
 
-    async def scenario() -> None:
-        redis = await open_client(redis_url)
+    async def scenario(redis: Redis) -> None:
         await broken(redis, keys.PEOPLE, view)  # appended, then the shared sets failed
         assert (await ingest(redis, view)).accepted == 1
         assert await stream_ids(redis) == ["e-view", "e-view"]
         assert (await ingest(redis, view)).duplicates == 1
-        await redis.aclose()
 
-    asyncio.run(scenario())
+    run_against(redis_url, scenario)
     out = tmp_path / "export.jsonl"
     export_history(Settings(redis_url=redis_url), out)
     assert [row["event_id"] for row in read_events(out)] == ["e-view"]
@@ -163,8 +168,7 @@ def test_events_that_resolved_a_visitor_before_a_sign_in_land_on_the_customer(
     """Request A read the visitor unlinked; request B linked it before A applied."""
     view = {"event_id": "e-late", "type": "view", "visitor_id": "v5", "item_id": "i9"}
 
-    async def scenario() -> None:
-        redis = await open_client(redis_url)
+    async def scenario(redis: Redis) -> None:
         store = await signed_in(redis, "v5", "c5")
         ops = [event_op(Event.model_validate(view), datetime.now(UTC))]
         persons = [keys.visitor_person("v5")]  # what A resolved before B's sign-in
@@ -175,9 +179,8 @@ def test_events_that_resolved_a_visitor_before_a_sign_in_land_on_the_customer(
         assert any("i9" in entry for entry in recent)
         assert not await redis.exists(keys.person_key("recent", keys.visitor_person("v5")))
         assert (await ingest(redis, view)).duplicates == 1
-        await redis.aclose()
 
-    asyncio.run(scenario())
+    run_against(redis_url, scenario)
 
 
 def test_a_failure_late_in_a_persons_batch_keeps_the_earlier_events_applied_once(
@@ -190,8 +193,7 @@ def test_a_failure_late_in_a_persons_batch_keeps_the_earlier_events_applied_once
     cart = {"event_id": "e-c", "type": "add_to_cart", "visitor_id": "v1", "item_id": "i2"}
     wish = {"event_id": "e-w", "type": "wishlist_add", "visitor_id": "v1", "item_id": "i3"}
 
-    async def scenario() -> None:
-        redis = await open_client(redis_url)
+    async def scenario(redis: Redis) -> None:
         person = keys.visitor_person("v1")
         await broken(redis, keys.person_key("wishlist", person), order, cart, wish)
         retried = await ingest(redis, order, cart, wish)
@@ -205,9 +207,8 @@ def test_a_failure_late_in_a_persons_batch_keeps_the_earlier_events_applied_once
         assert await redis.sismember(keys.buyers_key(MONTH), person)
         assert await redis.hget(keys.person_key("profile", person), "events") == "3"
         assert sorted(await stream_ids(redis)) == ["e-c", "e-o", "e-w"]
-        await redis.aclose()
 
-    asyncio.run(scenario())
+    run_against(redis_url, scenario)
 
 
 def test_an_id_sent_to_a_customer_both_directly_and_through_a_just_linked_visitor_counts_once(
@@ -217,8 +218,7 @@ def test_an_id_sent_to_a_customer_both_directly_and_through_a_just_linked_visito
     customer in the same request, so it is a duplicate, not a second stream entry."""
     view = {"event_id": "e-x", "type": "view", "visitor_id": "v6", "item_id": "i9"}
 
-    async def scenario() -> None:
-        redis = await open_client(redis_url)
+    async def scenario(redis: Redis) -> None:
         store = await signed_in(redis, "v6", "c6")
         now = datetime.now(UTC)
         ops = [event_op(Event.model_validate(view), now) for _ in range(2)]
@@ -229,9 +229,8 @@ def test_an_id_sent_to_a_customer_both_directly_and_through_a_just_linked_visito
         assert persons == [customer, customer]
         assert (await stream_ids(redis)).count("e-x") == 1
         assert await redis.hget(keys.person_key("profile", customer), "events") == "2"
-        await redis.aclose()
 
-    asyncio.run(scenario())
+    run_against(redis_url, scenario)
 
 
 def test_a_retry_that_reuses_an_unappended_orders_id_for_another_event_is_stored_not_an_error(
@@ -244,16 +243,14 @@ def test_a_retry_that_reuses_an_unappended_orders_id_for_another_event_is_stored
     view = {"event_id": "e-reused", "type": "view", "visitor_id": "v7", "item_id": "i2",
             "timestamp": ORDER_TIME}  # fmt: skip
 
-    async def scenario() -> None:
-        redis = await open_client(redis_url)
+    async def scenario(redis: Redis) -> None:
         await broken(redis, keys.EVENTS_STREAM, purchase)
         result = await ingest(redis, view)
         assert (result.accepted, result.duplicates) == (1, 0)
         assert await stream_ids(redis) == ["e-reused"]
         assert await redis.hget(keys.month_totals_key(MONTH), "orders") is None
-        await redis.aclose()
 
-    asyncio.run(scenario())
+    run_against(redis_url, scenario)
 
 
 def test_one_call_with_thousands_of_a_persons_days_stores_them_all(redis_url: str) -> None:
@@ -266,17 +263,15 @@ def test_one_call_with_thousands_of_a_persons_days_stores_them_all(redis_url: st
         for n in range(days)
     ]  # fmt: skip
 
-    async def scenario() -> None:
-        redis = await open_client(redis_url)
+    async def scenario(redis: Redis) -> None:
         assert (await ingest(redis, *views)).accepted == days
         person = keys.visitor_person("v8")
         assert await redis.hget(keys.person_key("profile", person), "events") == str(days)
         # Each new day dropped the count of 91 days before it: the newest 91 are left.
         assert await redis.hlen(keys.person_key("counts", person)) == 91
         assert await redis.zcard(keys.person_key("seen", person)) == days
-        await redis.aclose()
 
-    asyncio.run(scenario())
+    run_against(redis_url, scenario)
 
 
 def test_a_merge_leaves_behind_the_pending_mark_of_an_id_the_customer_already_logged(
@@ -286,8 +281,7 @@ def test_a_merge_leaves_behind_the_pending_mark_of_an_id_the_customer_already_lo
     after the visitor signs in, a retry is a duplicate, not a second stream entry."""
     view = {"event_id": "e-twice", "type": "view", "visitor_id": "v9", "item_id": "i3"}
 
-    async def scenario() -> None:
-        redis = await open_client(redis_url)
+    async def scenario(redis: Redis) -> None:
         await signed_in(redis, "v9-known", "c9")
         assert (await ingest(redis, {**view, "visitor_id": "v9-known"})).accepted == 1
         await broken(redis, keys.EVENTS_STREAM, view)  # the stream starts again empty
@@ -297,6 +291,5 @@ def test_a_merge_leaves_behind_the_pending_mark_of_an_id_the_customer_already_lo
         assert "e-twice" not in await stream_ids(redis)
         assert not await redis.hexists(keys.person_key("unlogged", keys.customer_person("c9")),
                                        "e-twice")  # fmt: skip
-        await redis.aclose()
 
-    asyncio.run(scenario())
+    run_against(redis_url, scenario)
