@@ -224,13 +224,13 @@ def encore_command(port: int, workers: int) -> list[str]:
 
 
 def uvicorn_command(workers: int, port: int, app: str, app_dir: Path | None = None) -> list[str]:
-    """A floor served as Encore serves itself (benchmarks/serve_app.py): uvicorn, uvloop,
-    httptools, no access log, each worker on a socket of its own."""
-    command = [sys.executable, "-m", "benchmarks.serve_app", app, "--port", str(port)]
-    command += ["--workers", str(workers)]
+    """A floor served as Encore serves itself: uvicorn, uvloop, httptools, no access log."""
+    command = [sys.executable, "-m", "uvicorn", "--workers", str(workers), "--port", str(port)]
+    command += ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+    command += ["--log-level", "warning"]
     if app_dir is not None:
         command += ["--app-dir", str(app_dir)]
-    return command
+    return [*command, app]
 
 
 def print_shares(
