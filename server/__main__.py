@@ -9,17 +9,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
-from typing import Any
 
 import uvicorn
 
 from server.logs import configure_logging
-from server.workers import Supervisor, can_share_port
 from settings import get_settings
 from state.connection import redis_url_or_embedded
-
-APP = "server.app:create_app"
 
 
 def main() -> None:
@@ -37,29 +32,22 @@ def main() -> None:
         )
     os.environ["REDIS_URL"] = url
     get_settings.cache_clear()
-    workers = args.workers or settings.workers
-    options: dict[str, Any] = {
-        "host": args.host,
-        "port": args.port,
-        "workers": workers,
-        "loop": "uvloop",
-        "http": "httptools",
-        "access_log": False,  # access lines would carry visitor ids in query strings
-        "log_config": None,  # keep the handlers configured above
-        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
-    }
-    status = 0
     try:
-        if workers > 1 and can_share_port():
-            # Each worker listens on a socket of its own (server/workers.py).
-            config = uvicorn.Config(APP, factory=True, **options)
-            status = Supervisor(config, workers, settings.log_format).run()
-        else:
-            uvicorn.run(APP, factory=True, **options)
+        uvicorn.run(
+            "server.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers or settings.workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,  # access lines would carry visitor ids in query strings
+            log_config=None,  # keep the handlers configured above
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        )
     finally:
         if embedded is not None:
             embedded.stop()
-    sys.exit(status)
 
 
 if __name__ == "__main__":
