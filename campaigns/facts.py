@@ -12,6 +12,10 @@ from models.churn import ChurnScores
 from models.weights import SECONDS_PER_DAY
 
 ItemLookup = Callable[[str], Mapping[str, Any] | None]
+# The facts drawn from the recent-interactions list: up to a hundred entries, the largest
+# part of a person to read and decode. A segment refresh whose rules compare none of them
+# reads people without it (PersonRecord.recent is None), and these facts are unknown.
+RECENT_FACTS = frozenset({"categories_viewed"})
 
 
 def compute_facts(
@@ -45,7 +49,9 @@ def compute_facts(
         "cart_items": sum(record.cart.values()),
         "wishlist_items": len(record.wishlist),
         "categories_bought": sorted(_categories(record.purchased, item)),
-        "categories_viewed": sorted(
+        "categories_viewed": None
+        if record.recent is None
+        else sorted(
             _categories((x.item_id for x in record.recent if x.event_type == "view"), item)
         ),
         "email_opt_in": record.flag("email_opt_in"),

@@ -150,7 +150,7 @@ def still_wanted(
     if step.journey == REFERRAL_INVITATION:
         return [order.key for order in record.kept_orders] == [step.anchor]  # the first order
     if step.journey == BROWSE_ABANDONMENT:
-        views = [x for x in record.recent if x.event_type == "view"]
+        views = [x for x in record.recent or () if x.event_type == "view"]
         in_category = sum(1 for x in views if category_of(x.item_id) == step.anchor)
         return not record.cart and in_category >= settings.browse_min_views
     if step.journey == WISHLIST_DISCOUNT:

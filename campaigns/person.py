@@ -32,7 +32,7 @@ class PersonRecord:
     cart: Mapping[str, int] = field(default_factory=dict)
     wishlist: Sequence[str] = ()
     purchased: Sequence[str] = ()
-    recent: Sequence[Interaction] = ()  # newest first
+    recent: Sequence[Interaction] | None = ()  # newest first; None: not read
     counts: Mapping[str, int] = field(default_factory=dict)  # "type:day" -> events
     segments: frozenset[str] = frozenset()  # as last stored
 

@@ -117,6 +117,17 @@ def matches(
     return _compare(facts.get(name), body)
 
 
+def facts_named(rule: Mapping[str, Any]) -> set[str]:
+    """The names a checked rule compares: facts, "events" for an event count, "segment"
+    for another segment. What a person must be read for to evaluate it."""
+    ((name, body),) = rule.items()
+    if name in ("all", "any"):
+        return set().union(*(facts_named(part) for part in body))
+    if name == "not":
+        return facts_named(body)
+    return {name}
+
+
 def _compare(value: Any, comparison: Mapping[str, Any]) -> bool:
     if value is None:
         return False

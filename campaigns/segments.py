@@ -7,7 +7,7 @@ from typing import Any
 
 from campaigns.config import Campaigns
 from campaigns.person import PersonRecord
-from campaigns.rules import matches
+from campaigns.rules import facts_named, matches
 
 
 def segments_of(
@@ -26,3 +26,8 @@ def segments_of(
         return memo[name]
 
     return [name for name in campaigns.segments if member(name)]
+
+
+def facts_read(campaigns: Campaigns) -> set[str]:
+    """Every fact some segment rule compares (see `facts_named`)."""
+    return set().union(*(facts_named(segment.rule) for segment in campaigns.segments.values()))

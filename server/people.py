@@ -82,7 +82,7 @@ class PeopleService:
             "purchased": list(record.purchased),
             "recent_items": [
                 {"item_id": x.item_id, "type": x.event_type, "timestamp": x.timestamp}
-                for x in record.recent
+                for x in record.recent or ()
             ],
         }
 

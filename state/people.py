@@ -15,10 +15,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 from campaigns.config import Campaigns, OfferKind
-from campaigns.facts import ItemLookup, compute_facts
+from campaigns.facts import RECENT_FACTS, ItemLookup, compute_facts
 from campaigns.offers import Context, Eligible, eligible_offers
 from campaigns.person import PersonRecord
-from campaigns.segments import segments_of
+from campaigns.segments import facts_read, segments_of
 from models.churn import ChurnScorer, ChurnScores, churn_features
 from state.multiplex import Multiplexed
 from state.offers import RedemptionCounts, Redemptions
@@ -105,7 +105,8 @@ class PeopleStore:
         one read for all of them and one write for everyone whose segments moved, where
         one person at a time cost a round trip or two each."""
         loyalty = _loyalty_rewards(campaigns)
-        found = await read_records(self.reader, visitor_ids, loyalty)
+        with_recent = bool(RECENT_FACTS & facts_read(campaigns))
+        found = await read_records(self.reader, visitor_ids, loyalty, with_recent)
         now = time.time() if now is None else now
         moves: dict[str, tuple[frozenset[str], frozenset[str]]] = {}  # person: before, after
         for entry in found:

@@ -32,6 +32,8 @@ READERS = {
 }  # fmt: skip
 HISTORY_KINDS = ("recent", "purchased", "cart")
 PROFILE_KINDS = tuple(READERS)  # everything held about a person
+# The same without the recent list, for evaluations that need none of its facts.
+PROFILE_KINDS_BUT_RECENT = tuple(kind for kind in PROFILE_KINDS if kind != "recent")
 
 
 @dataclass(frozen=True)
@@ -195,10 +197,15 @@ async def read_record(
 
 
 async def read_records(
-    reader: PersonReader, visitor_ids: Sequence[str], offer_ids: tuple[str, ...] = ()
+    reader: PersonReader,
+    visitor_ids: Sequence[str],
+    offer_ids: tuple[str, ...] = (),
+    with_recent: bool = True,
 ) -> list[tuple[PersonRecord, RedemptionCounts] | None]:
-    """`read_record` for many visitors, in two round trips in all."""
-    states = await reader.read_many(visitor_ids, PROFILE_KINDS, fields=_offer_stats(offer_ids))
+    """`read_record` for many visitors, in two round trips in all; without their recent
+    lists (`PersonRecord.recent` None) unless `with_recent`."""
+    kinds = PROFILE_KINDS if with_recent else PROFILE_KINDS_BUT_RECENT
+    states = await reader.read_many(visitor_ids, kinds, fields=_offer_stats(offer_ids))
     return [_record(state, offer_ids) for state in states]
 
 
@@ -222,7 +229,7 @@ def _record(
         cart={item: int(quantity) for item, quantity in values["cart"].items()},
         wishlist=sorted(values["wishlist"]),
         purchased=sorted(values["purchased"]),
-        recent=decode_interactions(values["recent"]),
+        recent=decode_interactions(values["recent"]) if "recent" in values else None,
         counts={name: int(count) for name, count in values["counts"].items()},
         segments=frozenset(values["segments"]),
     )

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from campaigns.config import DEFAULT_LOYALTY, Campaigns, Offer, parse_campaigns
-from campaigns.facts import compute_facts
+from campaigns.facts import RECENT_FACTS, compute_facts
 from campaigns.loyalty import loyalty_status
 from campaigns.offers import Context, eligible_offers, offer_code
 from campaigns.person import Order, PersonRecord
-from campaigns.rules import RuleError, check_rule, matches
-from campaigns.segments import segments_of
+from campaigns.rules import RuleError, check_rule, facts_named, matches
+from campaigns.segments import facts_read, segments_of
+from models.history import Interaction
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 DAY = 86_400.0
@@ -67,6 +68,44 @@ segments:
     record = PersonRecord("c:x")
     facts = {"lifetime_value": 150, "orders": 2}
     assert segments_of(campaigns, facts, record, NOW.timestamp()) == ["big", "big_repeat"]
+
+
+def test_the_facts_a_campaigns_segments_compare_are_found_at_any_depth() -> None:
+    rule = {"all": [{"orders": {"gte": 2}}, {"any": [{"not": {"categories_viewed": {
+        "contains": "tea"}}}, {"events": {"type": "view", "days": 7, "gte": 3}}]}]}  # fmt: skip
+    assert facts_named(rule) == {"orders", "categories_viewed", "events"}
+    campaigns = parse_campaigns(
+        """
+segments:
+  big: {rule: {lifetime_value: {gt: 100}}}
+  big_repeat: {rule: {all: [{segment: big}, {orders: {gte: 2}}]}}
+"""
+    )
+    assert facts_read(campaigns) == {"lifetime_value", "segment", "orders"}
+    assert facts_read(Campaigns()) == set()
+
+
+def test_only_the_recent_facts_come_from_the_recent_list() -> None:
+    """A segment refresh skips reading the list when no rule compares a RECENT_FACT: every
+    other fact must come out the same without it."""
+    catalog = {"i1": {"category": "tea", "price": 4.0}, "i2": {"category": "cups", "price": 9.0}}
+    at = NOW.timestamp()
+    record = PersonRecord(
+        "c:x",
+        profile={"first_seen": str(at - 40 * DAY), "last_seen": str(at), "email_opt_in": "1"},
+        orders=[Order("o1", 120.0, at - DAY)],
+        cart={"i2": 1},
+        wishlist=["i1"],
+        purchased=["i1"],
+        recent=[Interaction("i2", "view", at), Interaction("i1", "add_to_cart", at)],
+        counts={"view:20619": 1},
+    )
+    unread = PersonRecord(**{**record.__dict__, "recent": None})
+    full = compute_facts(record, catalog.get, DEFAULT_LOYALTY, 0, at)
+    partial = compute_facts(unread, catalog.get, DEFAULT_LOYALTY, 0, at)
+    differing = {name for name in full if full[name] != partial[name]}
+    assert differing == RECENT_FACTS
+    assert full["categories_viewed"] == ["cups"] and partial["categories_viewed"] is None
 
 
 def test_points_follow_the_tier_held_when_ordering_and_skip_returns() -> None:

@@ -121,6 +121,25 @@ def test_one_batch_moves_everyone_it_touched_between_segments(
     assert keys.visitor_person(small) in members("low_spenders")
 
 
+def test_a_batch_refresh_reads_recent_views_only_for_a_rule_that_compares_them(
+    campaign_settings: Settings, campaigns_file: Path, redis_client: redis.Redis, visitor_id: str
+) -> None:
+    """The example's rules compare no viewed category, so refreshes skip the recent list;
+    a rule that does compare one gets it read."""
+    text = campaigns_file.read_text()
+    segments = text.index("segments:\n") + len("segments:\n")
+    viewers = "  fitness_browsers:\n    rule: {categories_viewed: {contains: fitness}}\n"
+    campaigns_file.write_text(text[:segments] + viewers + text[segments:])
+    catalog = {"items": [{"item_id": f"{visitor_id}-mat", "title": "Mat", "category": "fitness",
+                          "price": 30.0}]}  # fmt: skip
+    with TestClient(create_app(campaign_settings)) as api:
+        assert api.put("/v1/items", json=catalog, headers=SECRET).status_code == 200
+        view = {"type": "view", "visitor_id": visitor_id, "item_id": f"{visitor_id}-mat"}
+        send(api, view, {"type": "view", "visitor_id": f"{visitor_id}-other", "item_id": "i1"})
+    members: Any = redis_client.smembers(keys.segment_key("fitness_browsers"))
+    assert members == {keys.visitor_person(visitor_id)}
+
+
 def test_a_delayed_shipment_brings_an_apology_without_a_complaint(
     api: TestClient, visitor_id: str
 ) -> None:
