@@ -85,10 +85,15 @@ async def script_and_reads(
 
 
 async def script_each(
-    redis: Redis, script: AsyncScript, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
+    redis: Redis,
+    script: AsyncScript,
+    calls: Sequence[tuple[Sequence[str], Sequence[Any]]],
+    lane: Multiplexed | None = None,
 ) -> list[Any]:
     """One run of the script per (keys, args): pipelined on a single server (one round
-    trip for all), side by side on a cluster, which refuses scripts in pipelines."""
+    trip for all), side by side on a cluster, which refuses scripts in pipelines. `lane`
+    may carry the round trip of a script that only reads (it resends after a dropped
+    connection)."""
     if is_cluster(redis):  # bounded: a cluster client opens a connection per call in flight
 
         async def call(keys_and_args: tuple[Sequence[str], Sequence[Any]]) -> Any:
@@ -96,7 +101,7 @@ async def script_each(
 
         return await map_bounded(call, calls)
     commands = [("EVALSHA", script.sha, len(k), *k, *a) for k, a in calls]
-    return await _pipelined(redis, script, commands)
+    return await _pipelined(redis, script, commands, lane)
 
 
 async def _pipelined(
@@ -108,15 +113,17 @@ async def _pipelined(
     """Execute `commands`, which call `script` by its hash; a restarted server that lost
     the script gets it loaded, and the commands run again."""
     try:
-        return await _execute(redis, commands, lane)
+        return await execute(redis, commands, lane)
     except NoScriptError:
         await redis.script_load(script.script)
-        return await _execute(redis, commands, lane)
+        return await execute(redis, commands, lane)
 
 
-async def _execute(
-    redis: Redis, commands: Sequence[Command], lane: Multiplexed | None
+async def execute(
+    redis: Redis, commands: Sequence[Command], lane: Multiplexed | None = None
 ) -> list[Any]:
+    """Plain commands in one round trip: over `lane` where given (reads only), else a
+    pipeline. On a cluster the pipeline splits them by node."""
     if lane is not None:
         return await lane.execute(commands)
     pipe = redis.pipeline(transaction=False)

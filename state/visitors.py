@@ -23,7 +23,7 @@ from state import keys
 from state.interactions import decode_interactions
 from state.multiplex import Command, Multiplexed
 from state.offers import STAT_FIELDS, RedemptionCounts
-from state.slots import script_and_reads, script_each
+from state.slots import execute, script_and_reads, script_each
 
 READ_SCRIPT = resources.files("state").joinpath("read.lua").read_text()
 READERS = {
@@ -107,6 +107,7 @@ class PersonReader:
                 ([keys.link_key(v)], [keys.visitor_person(v), "visitor", arguments])
                 for v in visitor_ids
             ],
+            self._lane,
         )
         persons = [
             keys.customer_person(linked) if linked else keys.visitor_person(visitor)
@@ -118,7 +119,8 @@ class PersonReader:
             for i in linked_at
         ]
         second, field_replies = await asyncio.gather(
-            script_each(self._redis, self._script, calls), self._read_fields(persons, fields)
+            script_each(self._redis, self._script, calls, self._lane),
+            self._read_fields(persons, fields),
         )
         values = [reply[1] for reply in first]
         for index, reply in zip(linked_at, second, strict=True):
@@ -136,11 +138,8 @@ class PersonReader:
         """Each person's field reads (see `read`), in one pipeline for all of them."""
         if not fields:
             return [()] * len(persons)
-        pipe = self._redis.pipeline(transaction=False)
-        for person in persons:
-            for command in _field_reads(person, fields):
-                pipe.execute_command(*command)
-        replies = await pipe.execute()
+        reads = [command for person in persons for command in _field_reads(person, fields)]
+        replies = await execute(self._redis, reads, self._lane)
         per_person = len(fields)
         return [
             tuple(_present(reply) for reply in replies[n * per_person : (n + 1) * per_person])
