@@ -25,8 +25,8 @@ from typing import Any, cast
 import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import AuthenticationError, DataError, NoScriptError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError, NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Command = Sequence[str | bytes | int | float]
@@ -212,9 +212,13 @@ class Multiplexed:
         handshake = _handshake(self._settings)
         if not handshake:
             return
-        refused = [r for r in await wire.send(handshake, 5.0) if isinstance(r, Exception)]
-        if refused:
-            raise RedisConnectionError(f"Redis refused the handshake: {refused[0]}")
+        replies = await wire.send(handshake, 5.0)
+        for command, reply in zip(handshake, replies, strict=True):
+            if isinstance(reply, Exception):
+                # A wrong password is an AuthenticationError, as redis-py raises it (a
+                # kind of connection error, so callers that catch those catch it too).
+                refusal = AuthenticationError if command[0] == "AUTH" else RedisConnectionError
+                raise refusal(f"Redis refused the handshake: {reply}")
 
     async def _open(self) -> _Wire:
         loop = asyncio.get_running_loop()

