@@ -200,27 +200,40 @@ local function profile_times(tally)
   return fields, values
 end
 
+-- Drops every daily count, whatever its type, of a day before `first_day`.
+local function drop_counts_before(k, first_day)
+  local old = {}
+  for _, field in ipairs(redis.call('HKEYS', k.counts)) do
+    local day = tonumber(string.match(field, ':(%d+)$'))
+    if day and day < first_day then old[#old + 1] = field end
+  end
+  if #old > 0 then call_sliced('HDEL', k.counts, old) end
+end
+
 -- Adds a tally's daily counts (type -> day -> events) in one read and one write. A count
--- that is new makes the count of the same type 91 days before it go, so the hash stays
--- bounded by the 90-day window.
+-- that is new (a first event of its type that day) clears out every count more than 90
+-- days older than it, of any type: the hash holds the 91-day window segment rules read,
+-- however sporadic the person (dropping only the same type's count of exactly 91 days
+-- before kept a count for good when that day had no event of its type).
 local function write_counts(k, counts)
   local fields, added = {}, {}
   for event_type, days in pairs(counts) do
     for day, n in pairs(days) do
       fields[#fields + 1] = event_type .. ':' .. day
-      added[#added + 1] = {event_type, day, n}
+      added[#added + 1] = {day, n}
     end
   end
   local stored = call_sliced('HMGET', k.counts, fields)
-  local updates, drops = {}, {}
+  local updates, newest = {}, nil
   for i, field in ipairs(fields) do
     local count = tonumber(stored[i])
+    local day, n = added[i][1], added[i][2]
     updates[#updates + 1] = field
-    updates[#updates + 1] = (count or 0) + added[i][3]
-    if not count then drops[#drops + 1] = added[i][1] .. ':' .. (added[i][2] - COUNTS_WINDOW) end
+    updates[#updates + 1] = (count or 0) + n
+    if not count and (not newest or day > newest) then newest = day end
   end
   call_sliced('HSET', k.counts, updates)
-  if #drops > 0 then call_sliced('HDEL', k.counts, drops) end
+  if newest then drop_counts_before(k, newest - COUNTS_WINDOW + 1) end
 end
 
 -- Writes the tally (with the dedup marks of its ops) and returns a fresh one.

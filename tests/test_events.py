@@ -357,18 +357,23 @@ def test_profile_times_and_event_count_hold_across_batches_and_out_of_order_even
     assert float(stored["last:add_to_cart"]) == (today - 2) * 86400 + 12 * 3600
 
 
-def test_a_new_days_count_drops_the_count_91_days_before_it(
+def test_a_new_days_count_clears_every_count_more_than_90_days_older(
     client: TestClient, redis_client: redis.Redis, visitor_id: str
 ) -> None:
     day = int(datetime.now(UTC).timestamp() // 86400) - 1  # whole, and in the past
     view = {"type": "view", "visitor_id": visitor_id, "item_id": "i000001"}
     search = {"type": "search", "visitor_id": visitor_id, "query": "socks"}
-    send(client, {**view, "timestamp": at(day - 91)}, {**search, "timestamp": at(day - 91)})
+    # A sporadic visitor: no later event falls exactly 91 days after an earlier one.
+    send(client, {**view, "timestamp": at(day - 200)})
+    send(client, {**view, "timestamp": at(day - 90)}, {**search, "timestamp": at(day - 91)})
+    counts = redis_client.hgetall(keys.person_key("counts", keys.visitor_person(visitor_id)))
+    assert counts == {f"view:{day - 90}": "1", f"search:{day - 91}": "1"}
     send(client, {**view, "timestamp": at(day, 1)}, {**view, "timestamp": at(day, 2)})
     send(client, {**view, "timestamp": at(day, 3)})
     counts = redis_client.hgetall(keys.person_key("counts", keys.visitor_person(visitor_id)))
-    # The view of 91 days ago left; the search, of a type with no new day, stays.
-    assert counts == {f"view:{day}": "3", f"search:{day - 91}": "1"}
+    # The window is the last 91 days: the view of 90 days ago is in it, the search of 91
+    # days ago (of another type) is not.
+    assert counts == {f"view:{day}": "3", f"view:{day - 90}": "1"}
 
 
 def test_the_recent_list_keeps_the_newest_up_to_its_cap(
