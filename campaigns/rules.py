@@ -118,8 +118,9 @@ def matches(
 
 
 def facts_named(rule: Mapping[str, Any]) -> set[str]:
-    """The names a checked rule compares: facts, "events" for an event count, "segment"
-    for another segment. What a person must be read for to evaluate it."""
+    """The names a checked rule compares itself: facts, "events" for an event count,
+    "segment" for another segment (whose own rule names its facts: see
+    `campaigns.segments.facts_read`, which takes every segment's)."""
     ((name, body),) = rule.items()
     if name in ("all", "any"):
         return set().union(*(facts_named(part) for part in body))

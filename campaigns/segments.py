@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from campaigns.config import Campaigns
+from campaigns.facts import RECENT_FACTS
 from campaigns.person import PersonRecord
 from campaigns.rules import facts_named, matches
 
@@ -31,3 +32,9 @@ def segments_of(
 def facts_read(campaigns: Campaigns) -> set[str]:
     """Every fact some segment rule compares (see `facts_named`)."""
     return set().union(*(facts_named(segment.rule) for segment in campaigns.segments.values()))
+
+
+def refresh_reads_recent(campaigns: Campaigns) -> bool:
+    """Whether evaluating the segments needs people's recent-interaction lists (the
+    largest part of a person to read): only if some rule compares a fact drawn from them."""
+    return bool(RECENT_FACTS & facts_read(campaigns))

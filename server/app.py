@@ -41,7 +41,7 @@ from server.schemas import ERROR_RESPONSES, ErrorBody, EventsBatch
 from settings import DEVELOPMENT_SECRET, Settings, get_settings
 from state.connection import open_client
 from state.ingest import EventStore
-from state.multiplex import Multiplexed
+from state.multiplex import Lanes
 from state.outcomes import OutcomeRecorder
 from state.ratelimit import RateLimiter
 
@@ -72,9 +72,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.outcomes = OutcomeRecorder(redis)
         app.state.rate_limiter = RateLimiter(redis)
         app.state.rate_breaker = CircuitBreaker()
-        lane = Multiplexed.beside(redis)
-        app.state.recommendations = RecommendationService(redis, engine, campaigns, lane)
-        app.state.people = PeopleService(redis, engine, campaigns, settings.offer_code_secret, lane)
+        lanes = Lanes.beside(redis)
+        app.state.recommendations = RecommendationService(redis, engine, campaigns, lanes)
+        app.state.people = PeopleService(
+            redis, engine, campaigns, settings.offer_code_secret, lanes
+        )
         campaigns.start()
         key_watcher = Periodic(
             "API keys reload",
@@ -90,8 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await key_watcher.stop()
             await campaigns.stop()
             await engine.stop()
-            if lane is not None:
-                await lane.aclose()
+            if lanes is not None:
+                await lanes.aclose()
             await redis.aclose()
 
     app = FastAPI(

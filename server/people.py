@@ -16,7 +16,7 @@ from campaigns.offers import Eligible, offer_code
 from server.campaign_store import CampaignStore
 from server.engine import Engine
 from server.errors import ApiError
-from state.multiplex import Multiplexed
+from state.multiplex import Lanes
 from state.offers import RedeemTerms
 from state.people import PeopleStore, Person
 
@@ -32,11 +32,11 @@ class PeopleService:
         engine: Engine,
         campaigns: CampaignStore,
         code_secret: str,
-        lane: Multiplexed | None = None,
+        lanes: Lanes | None = None,
     ) -> None:
         self._engine = engine
         self._campaigns = campaigns
-        self._store = PeopleStore(redis, lambda: engine.churn, lane)
+        self._store = PeopleStore(redis, lambda: engine.churn, lanes)
         self._redemptions = self._store.redemptions
         self._secret = code_secret
 

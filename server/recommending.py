@@ -27,7 +27,7 @@ from server.schemas import Placement, RecommendationQuery
 from state import catalog as catalog_store
 from state import keys
 from state.fanout import map_bounded
-from state.multiplex import Multiplexed
+from state.multiplex import Lanes
 from state.visitors import HISTORY_KINDS, PersonReader, history_from
 
 DISPLAY_FIELDS = ("title", "category", "price", "url", "image_url")
@@ -43,10 +43,10 @@ class RecommendationService:
         redis: Redis,
         engine: Engine,
         campaigns: CampaignStore,
-        lane: Multiplexed | None = None,
+        lanes: Lanes | None = None,
     ) -> None:
         self._redis = redis
-        self._reader = PersonReader(redis, lane)
+        self._reader = PersonReader(redis, lanes)
         self._engine = engine
         self._campaigns = campaigns
         self._breaker = CircuitBreaker()

@@ -20,6 +20,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import hiredis
@@ -230,6 +231,28 @@ class Multiplexed:
                 _Wire, self._settings.get("host", "localhost"), self._settings.get("port", 6379)
             )
         return wire
+
+
+@dataclass(frozen=True)
+class Lanes:
+    """A worker's two multiplexed connections: one for the reads of single requests
+    (recommendations, content, offers, profiles), one for batch reads (a segment refresh
+    after an events request, an email batch). A connection's replies come back in order,
+    so a thousand-person read on the storefront's connection would hold up every
+    storefront read queued behind it."""
+
+    single: Multiplexed
+    bulk: Multiplexed
+
+    @classmethod
+    def beside(cls, redis: Redis) -> Lanes | None:
+        """Both connections to `redis`'s server, or None where none can go."""
+        single, bulk = Multiplexed.beside(redis), Multiplexed.beside(redis)
+        return None if single is None or bulk is None else cls(single, bulk)
+
+    async def aclose(self) -> None:
+        await self.single.aclose()
+        await self.bulk.aclose()
 
 
 def _retrieved(attempt: asyncio.Task[_Wire]) -> None:

@@ -15,12 +15,12 @@ from typing import Any
 from redis.asyncio import Redis
 
 from campaigns.config import Campaigns, OfferKind
-from campaigns.facts import RECENT_FACTS, ItemLookup, compute_facts
+from campaigns.facts import ItemLookup, compute_facts
 from campaigns.offers import Context, Eligible, eligible_offers
 from campaigns.person import PersonRecord
-from campaigns.segments import facts_read, segments_of
+from campaigns.segments import refresh_reads_recent, segments_of
 from models.churn import ChurnScorer, ChurnScores, churn_features
-from state.multiplex import Multiplexed
+from state.multiplex import Lanes
 from state.offers import RedemptionCounts, Redemptions
 from state.segments import store_membership, store_memberships
 from state.visitors import PersonReader, read_record, read_records
@@ -58,10 +58,10 @@ class PeopleStore:
         self,
         redis: Redis,
         churn_model: ChurnModel = no_churn_model,
-        lane: Multiplexed | None = None,
+        lanes: Lanes | None = None,
     ) -> None:
         self.redis = redis
-        self.reader = PersonReader(redis, lane)
+        self.reader = PersonReader(redis, lanes)
         self.redemptions = Redemptions(redis)
         self.churn_model = churn_model
 
@@ -105,7 +105,7 @@ class PeopleStore:
         one read for all of them and one write for everyone whose segments moved, where
         one person at a time cost a round trip or two each."""
         loyalty = _loyalty_rewards(campaigns)
-        with_recent = bool(RECENT_FACTS & facts_read(campaigns))
+        with_recent = refresh_reads_recent(campaigns)
         found = await read_records(self.reader, visitor_ids, loyalty, with_recent)
         now = time.time() if now is None else now
         moves: dict[str, tuple[frozenset[str], frozenset[str]]] = {}  # person: before, after

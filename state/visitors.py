@@ -21,7 +21,7 @@ from campaigns.person import Order, PersonRecord
 from models.history import VisitorHistory
 from state import keys
 from state.interactions import decode_interactions
-from state.multiplex import Command, Multiplexed
+from state.multiplex import Command, Lanes
 from state.offers import STAT_FIELDS, RedemptionCounts
 from state.slots import execute, script_and_reads, script_each
 
@@ -51,9 +51,12 @@ class PersonState:
 class PersonReader:
     """Reads persons with the read script; one instance per Redis client."""
 
-    def __init__(self, redis: Redis, lane: Multiplexed | None = None) -> None:
+    def __init__(self, redis: Redis, lanes: Lanes | None = None) -> None:
         self._redis = redis
-        self._lane = lane  # carries single-person reads where given (state/multiplex.py)
+        # Where given, the multiplexed connections carry the reads (state/multiplex.py):
+        # one person's on one, many people's on the other.
+        self._single = lanes.single if lanes else None
+        self._bulk = lanes.bulk if lanes else None
         self._script = redis.register_script(READ_SCRIPT)
         self._arguments: dict[tuple[str, ...], bytes] = {}
 
@@ -107,7 +110,7 @@ class PersonReader:
                 ([keys.link_key(v)], [keys.visitor_person(v), "visitor", arguments])
                 for v in visitor_ids
             ],
-            self._lane,
+            self._bulk,
         )
         persons = [
             keys.customer_person(linked) if linked else keys.visitor_person(visitor)
@@ -119,7 +122,7 @@ class PersonReader:
             for i in linked_at
         ]
         second, field_replies = await asyncio.gather(
-            script_each(self._redis, self._script, calls, self._lane),
+            script_each(self._redis, self._script, calls, self._bulk),
             self._read_fields(persons, fields),
         )
         values = [reply[1] for reply in first]
@@ -135,11 +138,11 @@ class PersonReader:
     async def _read_fields(
         self, persons: list[str], fields: tuple[tuple[str, ...], ...]
     ) -> list[tuple[tuple[str | None, ...], ...]]:
-        """Each person's field reads (see `read`), in one pipeline for all of them."""
+        """Each person's field reads (see `read`), in one round trip for all of them."""
         if not fields:
             return [()] * len(persons)
         reads = [command for person in persons for command in _field_reads(person, fields)]
-        replies = await execute(self._redis, reads, self._lane)
+        replies = await execute(self._redis, reads, self._bulk)
         per_person = len(fields)
         return [
             tuple(_present(reply) for reply in replies[n * per_person : (n + 1) * per_person])
@@ -172,7 +175,7 @@ class PersonReader:
 
         reads = [("GET", key) for key in extra_gets] + _field_reads(person, fields)
         reply, replies = await script_and_reads(
-            self._redis, self._script, [slot_key], [person, mode, arguments], reads, self._lane
+            self._redis, self._script, [slot_key], [person, mode, arguments], reads, self._single
         )
         return [reply, *replies]
 

@@ -13,7 +13,7 @@ from campaigns.loyalty import loyalty_status
 from campaigns.offers import Context, eligible_offers, offer_code
 from campaigns.person import Order, PersonRecord
 from campaigns.rules import RuleError, check_rule, facts_named, matches
-from campaigns.segments import facts_read, segments_of
+from campaigns.segments import facts_read, refresh_reads_recent, segments_of
 from models.history import Interaction
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -83,6 +83,19 @@ segments:
     )
     assert facts_read(campaigns) == {"lifetime_value", "segment", "orders"}
     assert facts_read(Campaigns()) == set()
+
+
+def test_a_refresh_reads_recent_lists_only_for_rules_on_viewed_categories() -> None:
+    example = Path(__file__).resolve().parent.parent / "campaigns.example.yaml"
+    assert not refresh_reads_recent(parse_campaigns(example.read_text()))
+    nested = parse_campaigns(
+        """
+segments:
+  tea_browsers: {rule: {categories_viewed: {contains: tea}}}
+  keen: {rule: {all: [{segment: tea_browsers}, {orders: {gte: 1}}]}}
+"""
+    )
+    assert refresh_reads_recent(nested)
 
 
 def test_only_the_recent_facts_come_from_the_recent_list() -> None:

