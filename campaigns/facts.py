@@ -49,11 +49,7 @@ def compute_facts(
         "cart_items": sum(record.cart.values()),
         "wishlist_items": len(record.wishlist),
         "categories_bought": sorted(_categories(record.purchased, item)),
-        "categories_viewed": None
-        if record.recent is None
-        else sorted(
-            _categories((x.item_id for x in record.recent if x.event_type == "view"), item)
-        ),
+        "categories_viewed": _viewed_categories(record, item),
         "email_opt_in": record.flag("email_opt_in"),
         "sms_opt_in": record.flag("sms_opt_in"),
         "is_customer": record.is_customer,
@@ -70,6 +66,13 @@ def compute_facts(
 
 def _days(now: float, moment: float | None) -> float | None:
     return None if moment is None else (now - moment) / SECONDS_PER_DAY
+
+
+def _viewed_categories(record: PersonRecord, item: ItemLookup) -> list[str] | None:
+    """Unknown when the recent list was not read (see RECENT_FACTS)."""
+    if record.recent is None:
+        return None
+    return sorted(_categories((x.item_id for x in record.recent if x.event_type == "view"), item))
 
 
 def _categories(item_ids: Any, item: ItemLookup) -> set[str]:
