@@ -11,7 +11,9 @@ travel together in fewer system calls.
 
 It reaches a single server over TCP or a Unix socket with the main client's settings
 (host, port, database, credentials, timeouts). A cluster or a TLS connection keeps
-redis-py (`Multiplexed.beside` returns None for them).
+redis-py (`Multiplexed.beside` returns None for them). A worker keeps two, `Lanes`: one
+for single requests' reads and one for batch reads, which would otherwise hold up the
+replies queued behind them.
 """
 
 from __future__ import annotations
