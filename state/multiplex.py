@@ -47,16 +47,18 @@ class _Call:
         self.timer: asyncio.TimerHandle | None = None
 
     def finish(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        if not self.future.done():  # a caller that gave up (cancelled) drops its replies
+        if self._disarmed():  # a caller that gave up (cancelled) drops its replies
             self.future.set_result(self.replies)
 
     def fail(self, error: Exception) -> None:
+        if self._disarmed():
+            self.future.set_exception(error)
+
+    def _disarmed(self) -> bool:
+        """Stop the call's timer; whether its caller still waits for an outcome."""
         if self.timer is not None:
             self.timer.cancel()
-        if not self.future.done():
-            self.future.set_exception(error)
+        return not self.future.done()
 
 
 class _Wire(asyncio.Protocol):
