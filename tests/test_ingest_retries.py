@@ -267,7 +267,7 @@ def test_one_call_with_thousands_of_a_persons_days_stores_them_all(redis_url: st
         assert (await ingest(redis, *views)).accepted == days
         person = keys.visitor_person("v8")
         assert await redis.hget(keys.person_key("profile", person), "events") == str(days)
-        # Each new day dropped the count of 91 days before it: the newest 91 are left.
+        # Each new day dropped the counts older than 91 days: the newest 91 are left.
         assert await redis.hlen(keys.person_key("counts", person)) == 91
         assert await redis.zcard(keys.person_key("seen", person)) == days
 
