@@ -3,7 +3,7 @@
 -- Idempotent: the visitor joining the customer's visitor set is the guard, so a merge
 -- retried after a failure folds nothing twice.
 -- KEYS[1]: the customer's profile key. ARGV[1]: JSON {templates, visitor, person,
--- recent_cap, touches_cap, state: {kind: value}} where hashes and zsets are flat lists.
+-- recent_cap, touches_cap, dedup_ttl, state: {kind: value}} where hashes and zsets are flat lists.
 -- Returns the customer's ledger after the fold, as a flat list.
 local p = cjson.decode(ARGV[1])
 local T = p.templates
@@ -37,6 +37,7 @@ end
 -- An order both sides recorded counts once: orders are keyed by order id.
 for i = 1, #s.orders, 2 do redis.call('HSETNX', key('orders'), s.orders[i], s.orders[i + 1]) end
 for i = 1, #s.counts, 2 do redis.call('HINCRBY', key('counts'), s.counts[i], s.counts[i + 1]) end
+if #s.counts > 0 then bound_counts(key('counts')) end
 -- A retry of one of the visitor's events is still recognised once it names the customer,
 -- and one the stream never got is appended then. An id the customer holds already keeps
 -- the customer's state: a mark comes along only with its id, and with the id's time, so
@@ -47,6 +48,11 @@ for i = 1, #s.seen, 2 do
 end
 for i = 1, #s.unlogged, 2 do
   if moved[s.unlogged[i]] then redis.call('HSETNX', key('unlogged'), s.unlogged[i], s.unlogged[i + 1]) end
+end
+-- The customer's ids now expire with the newest of either side's.
+if next(moved) then
+  local newest = redis.call('ZRANGE', key('seen'), -1, -1, 'WITHSCORES')
+  bound_dedup(key('seen'), key('unlogged'), tonumber(newest[2]), p.dedup_ttl)
 end
 
 local old = {}

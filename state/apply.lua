@@ -22,7 +22,6 @@
 local p = cjson.decode(ARGV[1])
 local T = p.templates
 local SLICE = 1000 -- arguments per command: unpack() is bounded by the C stack
-local COUNTS_WINDOW = 91 -- days: a daily count this much older than a new day's goes
 
 -- A person's key names, each formatted when first used: most ops touch five kinds.
 local KEYS_OF = {__index = function(k, kind)
@@ -200,40 +199,27 @@ local function profile_times(tally)
   return fields, values
 end
 
--- Drops every daily count, whatever its type, of a day before `first_day`.
-local function drop_counts_before(k, first_day)
-  local old = {}
-  for _, field in ipairs(redis.call('HKEYS', k.counts)) do
-    local day = tonumber(string.match(field, ':(%d+)$'))
-    if day and day < first_day then old[#old + 1] = field end
-  end
-  if #old > 0 then call_sliced('HDEL', k.counts, old) end
-end
-
 -- Adds a tally's daily counts (type -> day -> events) in one read and one write. A count
--- that is new (a first event of its type that day) clears out every count more than 90
--- days older than it, of any type: the hash holds the 91-day window segment rules read,
--- however sporadic the person (dropping only the same type's count of exactly 91 days
--- before kept a count for good when that day had no event of its type).
+-- that is new (a first event of its type that day) may move the newest day, so the hash
+-- is bounded to its window again then (`bound_counts`, windows.lua).
 local function write_counts(k, counts)
   local fields, added = {}, {}
   for event_type, days in pairs(counts) do
     for day, n in pairs(days) do
       fields[#fields + 1] = event_type .. ':' .. day
-      added[#added + 1] = {day, n}
+      added[#added + 1] = n
     end
   end
   local stored = call_sliced('HMGET', k.counts, fields)
-  local updates, newest = {}, nil
+  local updates, any_new = {}, false
   for i, field in ipairs(fields) do
     local count = tonumber(stored[i])
-    local day, n = added[i][1], added[i][2]
     updates[#updates + 1] = field
-    updates[#updates + 1] = (count or 0) + n
-    if not count and (not newest or day > newest) then newest = day end
+    updates[#updates + 1] = (count or 0) + added[i]
+    if not count then any_new = true end
   end
   call_sliced('HSET', k.counts, updates)
-  if newest then drop_counts_before(k, newest - COUNTS_WINDOW + 1) end
+  if any_new then bound_counts(k.counts) end
 end
 
 -- Writes the tally (with the dedup marks of its ops) and returns a fresh one.
@@ -264,6 +250,7 @@ local function flush(k, tally)
   if #tally.seen > 0 then
     call_sliced('ZADD', k.seen, tally.seen)
     call_sliced('HSET', k.unlogged, tally.unlogged)
+    bound_dedup(k.seen, k.unlogged, p.now, p.dedup_ttl)
   end
   return new_tally()
 end

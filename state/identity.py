@@ -35,7 +35,7 @@ from state.scripts import lua
 from state.slots import per_slot, script_each
 from state.visitors import READ_SCRIPT
 
-_ABSORB = lua("fields.lua", "absorb.lua")
+_ABSORB = lua("fields.lua", "windows.lua", "absorb.lua")
 _GET_EACH = (
     "local out = {} for i, k in ipairs(KEYS) do out[i] = redis.call('GET', k) or '' end return out"
 )
@@ -97,13 +97,13 @@ async def read_links_and_merges(
 class Linker:
     """Links visitors to customers; one instance per Redis client."""
 
-    def __init__(self, redis: Redis, recent_cap: int, touches_cap: int) -> None:
+    def __init__(self, redis: Redis, recent_cap: int, touches_cap: int, dedup_ttl: int) -> None:
         self._redis = redis
         self._absorb = redis.register_script(_ABSORB)
         self._start = redis.register_script(_START_MERGE)
         self._read = redis.register_script(READ_SCRIPT)
         self._move_stats = redis.register_script(_MOVE_STATS)
-        self._caps = {"recent_cap": recent_cap, "touches_cap": touches_cap}
+        self._caps = {"recent_cap": recent_cap, "touches_cap": touches_cap, "dedup_ttl": dedup_ttl}
 
     async def link_all(self, steps: Sequence[tuple[str, str | None, str]]) -> None:
         """Make each (visitor, current link, customer) step's customer the visitor's

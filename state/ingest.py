@@ -53,7 +53,7 @@ _TYPE_NAMES = {kind: kind.value for kind in EventType}
 _WEIGHTED = frozenset(kind for kind in EventType if event_weight(kind.value) > 0)
 # Attribution touches kept per person: plenty for a 24-hour click window.
 TOUCHES_CAP = 50
-_APPLY = lua("fields.lua", "apply.lua")
+_APPLY = lua("fields.lua", "windows.lua", "apply.lua")
 # The person kinds the apply script writes.
 APPLY_KINDS = ("profile", "recent", "cart", "wishlist", "purchased", "orders", "counts",
                "seen", "unlogged")  # fmt: skip
@@ -155,7 +155,9 @@ class EventStore:
         self._refer = redis.register_script(_REFER)
         self._append = redis.register_script(_APPEND)
         self._settle = redis.register_script(_SETTLE)
-        self._linker = Linker(redis, settings.recent_interactions_cap, TOUCHES_CAP)
+        self._linker = Linker(
+            redis, settings.recent_interactions_cap, TOUCHES_CAP, settings.dedup_ttl_seconds
+        )
         self._settings = settings
         self._templates = {kind: keys.PERSON_TEMPLATES[kind] for kind in APPLY_KINDS}
 

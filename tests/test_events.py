@@ -360,20 +360,20 @@ def test_profile_times_and_event_count_hold_across_batches_and_out_of_order_even
 def test_a_new_days_count_clears_every_count_more_than_90_days_older(
     client: TestClient, redis_client: redis.Redis, visitor_id: str
 ) -> None:
-    day = int(datetime.now(UTC).timestamp() // 86400) - 1  # whole, and in the past
+    day = int(datetime.now(UTC).timestamp() // 86400)
+    counts_key = keys.person_key("counts", keys.visitor_person(visitor_id))
     view = {"type": "view", "visitor_id": visitor_id, "item_id": "i000001"}
     search = {"type": "search", "visitor_id": visitor_id, "query": "socks"}
     # A sporadic visitor: no later event falls exactly 91 days after an earlier one.
     send(client, {**view, "timestamp": at(day - 200)})
+    assert redis_client.hgetall(counts_key) == {}  # out of every window at once
     send(client, {**view, "timestamp": at(day - 90)}, {**search, "timestamp": at(day - 91)})
-    counts = redis_client.hgetall(keys.person_key("counts", keys.visitor_person(visitor_id)))
-    assert counts == {f"view:{day - 90}": "1", f"search:{day - 91}": "1"}
-    send(client, {**view, "timestamp": at(day, 1)}, {**view, "timestamp": at(day, 2)})
-    send(client, {**view, "timestamp": at(day, 3)})
-    counts = redis_client.hgetall(keys.person_key("counts", keys.visitor_person(visitor_id)))
+    assert redis_client.hgetall(counts_key) == {f"view:{day - 90}": "1", f"search:{day - 91}": "1"}
+    send(client, view, view)  # today
+    send(client, view)
     # The window is the last 91 days: the view of 90 days ago is in it, the search of 91
     # days ago (of another type) is not.
-    assert counts == {f"view:{day}": "3", f"view:{day - 90}": "1"}
+    assert redis_client.hgetall(counts_key) == {f"view:{day}": "3", f"view:{day - 90}": "1"}
 
 
 def test_the_recent_list_keeps_the_newest_up_to_its_cap(
