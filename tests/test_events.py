@@ -10,6 +10,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from models.events import EventType
 from server.app import create_app
 from settings import Settings
 from state import keys
@@ -448,3 +449,27 @@ def test_a_recent_list_decodes_as_its_entries_do_one_by_one() -> None:
     assert decode_interactions([]) == []
     with pytest.raises(ValueError):
         decode_interactions([entries[0], "view\ti2"])
+
+
+def test_a_stored_interaction_is_a_type_letter_an_item_and_whole_seconds() -> None:
+    assert encode_interaction("add_to_cart", "i1", 1793025721.987) == "a\ti1\t1793025721"
+    letters = [encode_interaction(kind, "i1", 0).split("\t")[0] for kind in EventType]
+    assert len(set(letters)) == len(EventType)  # every type its own letter
+    assert all(len(letter) == 1 for letter in letters)
+
+
+def test_entries_stored_before_the_type_letters_still_decode() -> None:
+    older = ["purchase\ti1\t1793025721.250", "view\ti2\t1793025600.000"]
+    newer = [
+        encode_interaction("purchase", "i1", 1793025721),
+        encode_interaction("view", "i2", 1793025600),
+    ]
+    assert decode_interactions(older) == [
+        ("i1", "purchase", 1793025721.25),
+        ("i2", "view", 1793025600.0),
+    ]
+    assert [(i.item_id, i.event_type) for i in decode_interactions(newer)] == [
+        ("i1", "purchase"),
+        ("i2", "view"),
+    ]
+    assert decode_interactions(older[:1] + newer[1:])[1] == ("i2", "view", 1793025600.0)
