@@ -3,7 +3,8 @@
 -- Idempotent: the visitor joining the customer's visitor set is the guard, so a merge
 -- retried after a failure folds nothing twice.
 -- KEYS[1]: the customer's profile key. ARGV[1]: JSON {templates, visitor, person,
--- recent_cap, touches_cap, dedup_ttl, state: {kind: value}} where hashes and zsets are flat lists.
+-- recent_cap, touches_cap, dedup_ttl, state: {kind: value}} where hashes and zsets are
+-- flat lists.
 -- Returns the customer's ledger after the fold, as a flat list.
 local p = cjson.decode(ARGV[1])
 local T = p.templates
