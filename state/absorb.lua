@@ -15,14 +15,24 @@ local function key(kind) return string.format(T[kind], to) end
 -- An interaction entry is "type\titem\tts"; its time is the last field.
 local function entry_time(entry) return tonumber(string.match(entry, '\t([^\t]*)$')) or 0 end
 
--- Both lists are newest first; keep the newest `cap` of the two, newest first.
+-- Both lists are newest first; keep the newest `cap` of the two, newest first. Entries of
+-- one second keep their order within their own list, the customer's ahead of the
+-- visitor's: entries carry whole seconds, and table.sort is not stable.
 local function merge_list(kind, incoming, cap)
   if #incoming == 0 then return end
-  local merged = redis.call('LRANGE', key(kind), 0, -1)
-  for _, entry in ipairs(incoming) do table.insert(merged, entry) end
-  table.sort(merged, function(a, b) return entry_time(a) > entry_time(b) end)
+  local merged = {}
+  for source, list in ipairs({redis.call('LRANGE', key(kind), 0, -1), incoming}) do
+    for position, entry in ipairs(list) do
+      merged[#merged + 1] = {entry, entry_time(entry), source, position}
+    end
+  end
+  table.sort(merged, function(a, b)
+    if a[2] ~= b[2] then return a[2] > b[2] end
+    if a[3] ~= b[3] then return a[3] < b[3] end
+    return a[4] < b[4]
+  end)
   redis.call('DEL', key(kind))
-  for i = 1, math.min(#merged, cap) do redis.call('RPUSH', key(kind), merged[i]) end
+  for i = 1, math.min(#merged, cap) do redis.call('RPUSH', key(kind), merged[i][1]) end
 end
 
 if redis.call('SADD', key('visitors'), p.visitor) == 0 then
@@ -51,10 +61,7 @@ for i = 1, #s.unlogged, 2 do
   if moved[s.unlogged[i]] then redis.call('HSETNX', key('unlogged'), s.unlogged[i], s.unlogged[i + 1]) end
 end
 -- The customer's ids now expire with the newest of either side's.
-if next(moved) then
-  local newest = redis.call('ZRANGE', key('seen'), -1, -1, 'WITHSCORES')
-  bound_dedup(key('seen'), key('unlogged'), tonumber(newest[2]), p.dedup_ttl)
-end
+if next(moved) then bound_dedup(key('seen'), key('unlogged'), p.dedup_ttl) end
 
 local old = {}
 for i = 1, #s.profile, 2 do old[s.profile[i]] = s.profile[i + 1] end

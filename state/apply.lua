@@ -250,7 +250,6 @@ local function flush(k, tally)
   if #tally.seen > 0 then
     call_sliced('ZADD', k.seen, tally.seen)
     call_sliced('HSET', k.unlogged, tally.unlogged)
-    bound_dedup(k.seen, k.unlogged, p.now, p.dedup_ttl)
   end
   return new_tally()
 end
@@ -278,6 +277,7 @@ for _, group in ipairs(p.groups) do
     local known = stored_before(k, ops)
     local tally = new_tally()
     local applied = {} -- ids this call answered for: a repeat within the batch is a duplicate
+    local stored_ids = false
     for _, op in ipairs(ops) do
       local id = op.event_id
       if id and applied[id] then
@@ -288,11 +288,15 @@ for _, group in ipairs(p.groups) do
       else
         local new_order, first_order = apply(op, k, tally)
         if writes_directly(op) then tally = flush(k, tally) end
-        if id then applied[id] = true end
+        if id then
+          applied[id] = true
+          stored_ids = true
+        end
         codes[#codes + 1] = 'f' .. FLAGS[new_order][first_order]
       end
     end
     flush(k, tally)
+    if stored_ids then bound_dedup(k.seen, k.unlogged, p.dedup_ttl) end
   end
 end
 return {table.concat(codes), customers}

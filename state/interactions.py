@@ -1,10 +1,10 @@
 """The compact form of one interaction in a person's recent-interactions list.
 
 An entry is `<type code>\\t<item id>\\t<whole seconds>`: the list is the largest thing
-Redis keeps per person, so its type is one letter and its time has no fraction (the
-list's own order keeps events of one second in sequence, and recency weights work in
-days). Entries written before the codes, with the full type name and milliseconds,
-still decode.
+Redis keeps per person, so its type is one letter and its time has no fraction. Recency
+weights work in days, and the list's order keeps one second's events in sequence (a
+sign-in's merge of two lists too: state/absorb.lua). Entries written before the codes,
+with the full type name and milliseconds, still decode.
 """
 
 from __future__ import annotations

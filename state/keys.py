@@ -24,13 +24,13 @@ CATALOG_REV = f"{PREFIX}:{{catalog}}:rev"
 # below are the only spelling of these keys anywhere in the project.
 PERSON_TEMPLATES: dict[str, str] = {
     "profile": PREFIX + ":{%s}:profile",  # hash: counters, dates, consent flags
-    "recent": PREFIX + ":{%s}:recent",  # list, newest first: "type\titem_id\tts"
+    "recent": PREFIX + ":{%s}:recent",  # list, newest first (state/interactions.py)
     "cart": PREFIX + ":{%s}:cart",  # hash: item_id -> quantity
     "wishlist": PREFIX + ":{%s}:wishlist",  # set of item ids
     "purchased": PREFIX + ":{%s}:purchased",  # set of item ids
     "orders": PREFIX + ":{%s}:orders",  # hash: order id -> "value|ts[|R]": the LTV ledger
     "visitors": PREFIX + ":{%s}:visitors",  # set of visitor ids linked to a customer
-    "counts": PREFIX + ":{%s}:counts",  # hash: "type:day" -> events that day (90 days)
+    "counts": PREFIX + ":{%s}:counts",  # hash: "type:day" -> events that day (91 days)
     "segments": PREFIX + ":{%s}:segments",  # set: the segments the person is in now
     "redeemed": PREFIX + ":{%s}:redeemed",  # set: offer ids the person redeemed
     "referred": PREFIX + ":{%s}:referred",  # set: people this customer referred
@@ -39,6 +39,8 @@ PERSON_TEMPLATES: dict[str, str] = {
     "touches": PREFIX + ":{%s}:touches",  # list, newest first: clicks that may earn credit
     # zset: event id -> when it arrived, trimmed to the dedup window. A retry of an event
     # resolves to the same person (or the customer it merged into, which takes the ids).
+    # It and `unlogged` expire with their newest id's window, `counts` 91 days after its
+    # newest day (state/windows.lua).
     "seen": PREFIX + ":{%s}:seen",
     # hash: event id -> "<new order><first order>|<arrival>": applied, not yet on the stream
     "unlogged": PREFIX + ":{%s}:unlogged",

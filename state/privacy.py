@@ -23,6 +23,7 @@ from campaigns.delivery import parse_retry_entry
 from campaigns.experiments import PLACEMENTS
 from state import keys
 from state.identity import read_links
+from state.interactions import decode_interactions
 from state.streams import stream_entries
 
 STREAMS = (keys.EVENTS_STREAM, keys.OUTBOX_STREAM, keys.DELIVERY_DEAD)
@@ -209,6 +210,9 @@ async def _dump_person(redis: Redis, person: str) -> dict[str, Any]:
         kind_of = await redis.type(key)
         if kind_of == "hash":
             dumped[kind] = await redis.hgetall(key)
+        elif kind_of == "list" and kind == "recent":  # stored compactly: exported decoded
+            entries = await redis.lrange(key, 0, -1)
+            dumped[kind] = [i._asdict() for i in decode_interactions(entries)]
         elif kind_of == "list":
             dumped[kind] = await redis.lrange(key, 0, -1)
         elif kind_of == "set":

@@ -1,11 +1,15 @@
 -- Expiry for the keys that only serve a time window (prepended to the scripts that write
 -- them, see state/scripts.py). Most visitors never come back, and without an expiry their
 -- dedup ids and daily counts would stay in Redis for good although nothing reads them
--- once the window has passed. Expiry times are absolute and taken from the script's own
--- clock (`now`, event days), so a replay that passes its own `now` ages keys as live
--- traffic would.
+-- once the window has passed. Expiry times are absolute, from what the keys hold (arrival
+-- times, event days), so keys written by a replay that passes its own `now` and ends at
+-- the present are left as live traffic would have left them.
+-- A server must not evict these early: Redis runs with `maxmemory-policy noeviction`
+-- (docs/operations.md), since a `volatile-*` policy would pick them first.
 local DAY = 86400
-local COUNTS_WINDOW = 91 -- days: segment rules read up to 90 days back, churn features 90
+-- Days of daily counts kept, today's included: segment rules read up to 90 (today and
+-- the 89 before), churn features the 90 before today (models/churn.py).
+local COUNTS_WINDOW = 91
 
 -- Daily counts ("<type>:<day>" -> events): drops every count more than 90 days older
 -- than the newest, of any type, and lets the hash go when its newest day leaves the
@@ -30,9 +34,14 @@ local function bound_counts(k)
 end
 
 -- Event-id dedup (`seen`, id -> arrival, and the `unlogged` marks beside it): both go
--- when their newest id leaves the dedup window, as every id in them would by then.
-local function bound_dedup(seen, unlogged, newest_arrival, ttl)
-  local at = newest_arrival + ttl
+-- when their newest id leaves the dedup window, as every id in them would by then. The
+-- newest is read rather than taken from the caller's clock: a replica whose clock is
+-- behind must not shorten the window of an id another one stored. Scores written before
+-- arrivals were whole seconds have fractions: EXPIREAT takes whole seconds.
+local function bound_dedup(seen, unlogged, ttl)
+  local newest = redis.call('ZRANGE', seen, -1, -1, 'WITHSCORES')[2]
+  if not newest then return end
+  local at = math.ceil(tonumber(newest) + ttl)
   redis.call('EXPIREAT', seen, at)
   redis.call('EXPIREAT', unlogged, at)
 end

@@ -361,7 +361,8 @@ def test_profile_times_and_event_count_hold_across_batches_and_out_of_order_even
 def test_a_new_days_count_clears_every_count_more_than_90_days_older(
     client: TestClient, redis_client: redis.Redis, visitor_id: str
 ) -> None:
-    day = int(datetime.now(UTC).timestamp() // 86400)
+    moment = datetime.now(UTC).timestamp() - 10  # one moment for today's events
+    day = int(moment // 86400)
     counts_key = keys.person_key("counts", keys.visitor_person(visitor_id))
     view = {"type": "view", "visitor_id": visitor_id, "item_id": "i000001"}
     search = {"type": "search", "visitor_id": visitor_id, "query": "socks"}
@@ -370,8 +371,9 @@ def test_a_new_days_count_clears_every_count_more_than_90_days_older(
     assert redis_client.hgetall(counts_key) == {}  # out of every window at once
     send(client, {**view, "timestamp": at(day - 90)}, {**search, "timestamp": at(day - 91)})
     assert redis_client.hgetall(counts_key) == {f"view:{day - 90}": "1", f"search:{day - 91}": "1"}
-    send(client, view, view)  # today
-    send(client, view)
+    today = {**view, "timestamp": datetime.fromtimestamp(moment, UTC).isoformat()}
+    send(client, today, today)
+    send(client, today)
     # The window is the last 91 days: the view of 90 days ago is in it, the search of 91
     # days ago (of another type) is not.
     assert redis_client.hgetall(counts_key) == {f"view:{day}": "3", f"view:{day - 90}": "1"}

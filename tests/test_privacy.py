@@ -83,6 +83,7 @@ def test_a_visitor_can_see_everything_held_and_then_be_erased(
     assert list(person["orders"]) == [f"o-{run}"]
     assert set(person["visitors"]) == {phone, laptop}
     assert set(person["purchased"]) == {"i000003"}
+    assert ("i000004", "view") in {(i["item_id"], i["event_type"]) for i in person["recent"]}
     assert held["persons"][keys.visitor_person(phone)] == {}  # merged into the customer
 
     needles = [phone, laptop, customer]

@@ -8,6 +8,7 @@ churn features read). Arrival times are passed to the store, as a replay would.
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -115,3 +116,50 @@ def test_a_sign_in_keeps_the_newest_of_both_sides_windows(
     assert redis_client.expiretime(key("counts", target)) == (newest + 91) * DAY
     # Its id is still known on the customer: a retry is a duplicate.
     assert ingest(valkey, now, view(visitor, midday(1), event_id=f"e2-{suffix}")).duplicates == 1
+
+
+def test_a_replica_with_a_slower_clock_does_not_shorten_the_dedup_window(
+    valkey: str, redis_client: redis.Redis
+) -> None:
+    visitor = f"t-{uuid.uuid4().hex}"
+    seen = key("seen", keys.visitor_person(visitor))
+    now = datetime.now(UTC)
+    ingest(valkey, now, view(visitor, now, event_id=f"e1-{visitor}"))
+    behind = now - timedelta(seconds=300)
+    ingest(valkey, behind, view(visitor, behind, event_id=f"e2-{visitor}"))
+    assert redis_client.expiretime(seen) == int(now.timestamp()) + TTL
+
+
+def test_a_sign_in_folds_ids_stored_with_fractional_arrival_times(
+    valkey: str, redis_client: redis.Redis
+) -> None:
+    """Arrivals were stored with fractions before they were whole seconds."""
+    suffix = uuid.uuid4().hex
+    visitor, customer = f"t-{suffix}", f"c-{suffix}"
+    person = keys.visitor_person(visitor)
+    now = datetime.now(UTC)
+    ingest(valkey, now, view(visitor, now, properties={"email_opt_in": True}))
+    arrival = now.timestamp() - 0.25
+    redis_client.zadd(key("seen", person), {f"e-old-{suffix}": arrival})
+    redis_client.hset(key("profile", person), "birthday", "1990-04-01")
+    signed = ingest(valkey, now, view(visitor, now, customer_id=customer))
+    assert signed.accepted == 1
+    target = keys.customer_person(customer)
+    assert redis_client.hget(key("profile", target), "birthday") == "1990-04-01"
+    assert redis_client.hget(key("profile", target), "events") == "2"
+    assert redis_client.expiretime(key("seen", target)) == math.ceil(arrival + TTL)
+
+
+def test_a_sign_in_keeps_the_order_of_one_seconds_interactions(
+    valkey: str, redis_client: redis.Redis
+) -> None:
+    suffix = uuid.uuid4().hex
+    visitor, customer = f"t-{suffix}", f"c-{suffix}"
+    moment = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+    items = [f"i{n:06d}" for n in range(12)]
+    for item in items:  # one request each, all within one second
+        ingest(valkey, moment, {**view(visitor, moment), "item_id": item})
+    signup = {"type": "signup", "visitor_id": visitor, "customer_id": customer}
+    ingest(valkey, moment, signup)
+    recent = redis_client.lrange(key("recent", keys.customer_person(customer)), 0, -1)
+    assert [entry.split("\t")[1] for entry in recent] == items[::-1]
