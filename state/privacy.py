@@ -14,7 +14,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
@@ -211,7 +211,7 @@ async def _dump_person(redis: Redis, person: str) -> dict[str, Any]:
         if kind_of == "hash":
             dumped[kind] = await redis.hgetall(key)
         elif kind_of == "list" and kind == "recent":  # stored compactly: exported decoded
-            entries = await redis.lrange(key, 0, -1)
+            entries = cast(list[str], await redis.lrange(key, 0, -1))
             dumped[kind] = [i._asdict() for i in decode_interactions(entries)]
         elif kind_of == "list":
             dumped[kind] = await redis.lrange(key, 0, -1)

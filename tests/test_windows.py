@@ -11,7 +11,7 @@ import asyncio
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -161,5 +161,7 @@ def test_a_sign_in_keeps_the_order_of_one_seconds_interactions(
         ingest(valkey, moment, {**view(visitor, moment), "item_id": item})
     signup = {"type": "signup", "visitor_id": visitor, "customer_id": customer}
     ingest(valkey, moment, signup)
-    recent = redis_client.lrange(key("recent", keys.customer_person(customer)), 0, -1)
+    recent = cast(
+        list[str], redis_client.lrange(key("recent", keys.customer_person(customer)), 0, -1)
+    )
     assert [entry.split("\t")[1] for entry in recent] == items[::-1]
