@@ -122,6 +122,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.ingestion --events 200000 --cluster --campaigns $(CAMPAIGNS_FILE)
 	$(BIN)/python -m benchmarks.apply_script
 	$(BIN)/python -m benchmarks.memory_per_visitor --visitors 1000000
+	$(BIN)/python -m benchmarks.memory_per_visitor --visitors 1000000 --arrivals replay \
+		--out var/bench/memory_per_visitor_replay.json
 	$(BIN)/python -m benchmarks.server_choice --items 100000
 	$(BIN)/python -m benchmarks.swap_under_load --models var/bench/models-100000
 	$(BIN)/python -m benchmarks.batch_recipients
