@@ -49,6 +49,7 @@ from state.connection import open_client
 from state.groups import ensure_group, take_batch
 from state.journeys import JourneyStore
 from state.people import ChurnModel, PeopleStore, no_churn_model
+from state.sweep import PeopleWalk
 from state.visitors import PersonReader, read_record
 
 log = logging.getLogger("server.worker")
@@ -83,7 +84,7 @@ class JourneyWorker:
         self._journeys = JourneyStore(redis)
         self._reader = PersonReader(redis)
         self._people = PeopleStore(redis, churn_model)
-        self._sweep_cursor = 0
+        self._walk = PeopleWalk(redis)
 
     async def ensure_group(self) -> None:
         """Journeys start with the events that arrive after the first worker does: a
@@ -151,16 +152,15 @@ class JourneyWorker:
     async def sweep_segments(self, now: float, batch: int = 200) -> int:
         """Re-evaluate the next `batch` people, so segments that change only with time
         (a customer turning "lapsed", leaving "new") move without an event; a full pass
-        takes people / batch rounds. Returns how many were evaluated."""
+        takes about people / batch rounds (`state.sweep`). Returns how many were evaluated."""
         campaigns = self._campaigns.current
         if not campaigns.segments:
             return 0
-        cursor, people = await self._redis.sscan(keys.PEOPLE, self._sweep_cursor, count=batch)
-        self._sweep_cursor = int(cursor)
+        people = await self._walk.next_batch(batch)
         item = self._item or (lambda _: None)
         evaluated = 0
         for person in people:
-            visitor = await self._visitor_of(str(person))
+            visitor = await self._visitor_of(person)
             if visitor is not None:
                 await self._people.evaluate(visitor, campaigns, item, now, with_offers=False)
                 evaluated += 1

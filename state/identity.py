@@ -9,7 +9,7 @@ is a sequence of slot-local steps:
 2. read the visitor's state (its slot): nothing can be added to it any more;
 3. fold it into the customer (the customer's slot, `absorb.lua`): the visitor joining
    the customer's visitor set guards the fold, so a resumed merge folds nothing twice;
-4. move the cross-person entries: segment sets, everyone, month buyer sets, offer
+4. move the cross-person entries: segment sets, month buyer sets, offer
    counters (each move idempotent);
 5. drop the visitor's keys and the mark (its slot, one transaction).
 
@@ -151,7 +151,7 @@ class Linker:
     async def _move_shared(
         self, pairs: list[tuple[str, str]], states: list[dict[str, Any]], ledgers: list[Any]
     ) -> None:
-        """Step 4 for every (visitor, customer) pair: segments, everyone, month buyer
+        """Step 4 for every (visitor, customer) pair: segments, month buyer
         sets, offer counters. Two visitors of one customer may fold in either order
         (side by side on a cluster), so the customer's new-buyer month comes from every
         ledger the folds returned."""
@@ -211,11 +211,10 @@ class Linker:
 
 
 def _queue_source_moves(pipe: Pipeline, source: str, target: str, state: dict[str, Any]) -> None:
-    """The visitor leaves its segments, everyone, and its month buyer sets, where the
-    customer takes its place."""
+    """The visitor leaves its segments and its month buyer sets, where the customer
+    takes its place."""
     for name in state["segments"]:
         pipe.srem(keys.segment_key(name), source)
-    pipe.srem(keys.PEOPLE, source)
     for month in {month_of(order.at) for order in _orders(state["orders"])}:
         pipe.srem(keys.buyers_key(month), source)
         pipe.srem(keys.new_buyers_key(month), source)

@@ -9,7 +9,7 @@ steps, each slot-local so that a Redis Cluster takes them as they are:
 2. apply the ops with the apply script, one call per slot: dedup by `event_id`,
    profile, cart, ledger. An event id stays marked "unlogged" until step 4;
 3. append the new events to the behaviour stream (one script call), then update the
-   cross-person sets (everyone, the month's buyers, referrals);
+   cross-person sets (the month's buyers, referrals);
 4. clear the "unlogged" marks.
 
 A request that fails after step 2 answers an error; its retry finds the events applied
@@ -334,7 +334,6 @@ class EventStore:
         here redoes it: the sets are idempotent; only a failure after the append, while
         the sets are written, can count an order twice in its month's totals."""
         entries: list[str] = []
-        stored: list[str] = []
         unlogged: dict[str, list[str]] = {}
         months: dict[str, MonthOrders] = {}
         referrals = []
@@ -342,7 +341,6 @@ class EventStore:
             if outcome.status == "dup":
                 continue
             entries += [person, record]
-            stored.append(person)
             if "event_id" in op:
                 unlogged.setdefault(person, []).append(op["event_id"])
             # A relog is counted again: the attempt that applied it may have failed first.
@@ -356,12 +354,11 @@ class EventStore:
         if not entries:
             return
         counts = self._redis.pipeline(transaction=False)
-        counts.sadd(keys.PEOPLE, *dict.fromkeys(stored))
         for name, month in months.items():
             month.queue(counts, name)
         stream = [keys.EVENTS_STREAM]
         await self._append(keys=stream, args=[self._settings.stream_max_len, *entries])
-        await asyncio.gather(counts.execute(), *referrals)
+        await asyncio.gather(*([counts.execute()] if months else []), *referrals)
         if unlogged:
             marks = [keys.person_key("unlogged", person) for person in unlogged]
             await per_slot(

@@ -79,6 +79,18 @@ def person_key(kind: str, person: str) -> str:
     return PERSON_TEMPLATES[kind] % person
 
 
+# Every person with state has a profile: a SCAN for this finds everyone (the worker's
+# segment sweep), with no set of everyone to keep, which at millions of people would
+# weigh as much as a profile's worth of values and sit on one cluster node.
+PROFILE_PATTERN = PERSON_TEMPLATES["profile"] % "*"
+_PROFILE_HEAD, _PROFILE_TAIL = PERSON_TEMPLATES["profile"].split("%s")
+
+
+def person_of_profile(key: str) -> str:
+    """The person whose profile key this is."""
+    return key[len(_PROFILE_HEAD) : len(key) - len(_PROFILE_TAIL)]
+
+
 def link_key(visitor_id: str) -> str:
     return LINK_TEMPLATE % visitor_id
 
@@ -86,9 +98,6 @@ def link_key(visitor_id: str) -> str:
 def merging_key(visitor_id: str) -> str:
     return MERGING_TEMPLATE % visitor_id
 
-
-# Everyone with state: the worker sweeps it to re-evaluate segments as time passes.
-PEOPLE = f"{PREFIX}:people"
 
 # Segment membership: segment name -> set of persons (sizes are SCARD).
 SEGMENT_TEMPLATE = PREFIX + ":segment:%s"

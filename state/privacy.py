@@ -166,7 +166,6 @@ async def _leave_shared_sets(redis: Redis, persons: Iterable[str]) -> None:
             pipe.srem(keys.segment_key(str(name)), person)
         if pending:
             pipe.zrem(keys.JOURNEY_DUE, *pending)
-        pipe.srem(keys.PEOPLE, person)
         for month in months:
             pipe.srem(month, person)
         for offer in redeemed:

@@ -148,18 +148,20 @@ def test_a_merge_cut_short_is_finished_by_the_retry(redis_url: str) -> None:
 def test_a_failure_after_the_append_repeats_the_entry_and_the_export_keeps_one(
     redis_url: str, tmp_path: Path
 ) -> None:
-    view = {"event_id": "e-view", "type": "view", "visitor_id": "v4", "item_id": "i1"}
+    order = {"event_id": "e-order", "type": "purchase", "visitor_id": "v4", "order_id": "o4",
+             "value": 12.0, "item_id": "i1", "timestamp": ORDER_TIME}  # fmt: skip
 
     async def scenario(redis: Redis) -> None:
-        await broken(redis, keys.PEOPLE, view)  # appended, then the shared sets failed
-        assert (await ingest(redis, view)).accepted == 1
-        assert await stream_ids(redis) == ["e-view", "e-view"]
-        assert (await ingest(redis, view)).duplicates == 1
+        # Appended, then the month's shared sets failed.
+        await broken(redis, keys.buyers_key(MONTH), order)
+        assert (await ingest(redis, order)).accepted == 1
+        assert await stream_ids(redis) == ["e-order", "e-order"]
+        assert (await ingest(redis, order)).duplicates == 1
 
     run_against(redis_url, scenario)
     out = tmp_path / "export.jsonl"
     export_history(Settings(redis_url=redis_url), out)
-    assert [row["event_id"] for row in read_events(out)] == ["e-view"]
+    assert [row["event_id"] for row in read_events(out)] == ["e-order"]
 
 
 def test_events_that_resolved_a_visitor_before_a_sign_in_land_on_the_customer(

@@ -21,6 +21,7 @@ from settings import Settings
 from state import keys
 from state.connection import open_client
 from state.ingest import EventStore
+from state.sweep import PeopleWalk
 from tests.conftest import own_redis
 
 START = datetime.now(UTC) - timedelta(days=30)
@@ -400,6 +401,11 @@ def test_a_cancelled_step_read_before_the_purchase_is_not_sent(redis_url: str) -
     assert run(scenario()) == []
 
 
+# Sweep rounds that cover everyone in these small tests: a round scans part of one
+# node (a cluster has three), then the next round goes on where it stopped.
+SWEEP_ROUNDS = 6
+
+
 def test_the_sweep_moves_people_whose_segments_change_with_time_alone(redis_url: str) -> None:
     from pathlib import Path
 
@@ -415,14 +421,39 @@ def test_the_sweep_moves_people_whose_segments_change_with_time_alone(redis_url:
             ordered = datetime.fromtimestamp(now - 179 * DAY, UTC).isoformat()
             await h.send(type="purchase", visitor_id="quiet", order_id="o1", value=30,
                          items=[{"item_id": "i1"}], timestamp=ordered)  # fmt: skip
-            await worker.sweep_segments(now)
+            for _ in range(SWEEP_ROUNDS):
+                await worker.sweep_segments(now)
             before = {str(p) for p in await h.redis.smembers(keys.segment_key("lapsed"))}
-            await worker.sweep_segments(now + 2 * DAY)  # no event in between
+            for _ in range(SWEEP_ROUNDS):  # no event in between
+                await worker.sweep_segments(now + 2 * DAY)
             after = {str(p) for p in await h.redis.smembers(keys.segment_key("lapsed"))}
             return before, after
 
     before, after = run(scenario())
     assert "v:quiet" not in before and "v:quiet" in after
+
+
+def test_the_sweep_walks_everyone_with_a_profile_and_no_one_merged_away(redis_url: str) -> None:
+    """On a cluster too: each primary is scanned in turn, with a cursor of its own."""
+
+    async def scenario() -> tuple[set[str], set[str]]:
+        async with Harness(redis_url) as h:
+            anonymous = [f"anon-{n}" for n in range(60)]
+            for visitor in anonymous:
+                await h.send(type="view", visitor_id=visitor, item_id="i1")
+            for n in range(20):  # each browses, then signs in: the visitor folds away
+                await h.send(type="view", visitor_id=f"signed-{n}", item_id="i1")
+                await h.send(type="signup", visitor_id=f"signed-{n}", customer_id=f"cust-{n}")
+            walk = PeopleWalk(h.redis)
+            walked: set[str] = set()
+            for _ in range(200):  # several passes over every node at 10 people a step
+                walked |= set(await walk.next_batch(10))
+            expected = {keys.visitor_person(v) for v in anonymous}
+            expected |= {keys.customer_person(f"cust-{n}") for n in range(20)}
+            return walked, expected
+
+    walked, expected = run(scenario())
+    assert walked == expected
 
 
 def test_marketing_waits_for_an_opt_in_by_default_but_service_messages_do_not(

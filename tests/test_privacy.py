@@ -93,7 +93,7 @@ def test_a_visitor_can_see_everything_held_and_then_be_erased(
     assert erased.status_code == 200, erased.text
     assert erased.json()["stream_entries"] == 6
     assert everything_mentioning(redis_client, needles) == []
-    assert not redis_client.sismember(keys.PEOPLE, keys.customer_person(customer))
+    assert not redis_client.exists(keys.person_key("profile", keys.customer_person(customer)))
     for visitor in (phone, laptop):
         assert client.get(f"/v1/visitors/{visitor}", headers=SECRET).status_code == 404
         assert client.get(f"/v1/visitors/{visitor}/export", headers=SECRET).status_code == 404
