@@ -91,7 +91,7 @@ async def load_and_measure(url: str, batches: Iterator[Batch], visitors: int) ->
     used = int((await redis.info("memory"))["used_memory"]) - baseline
     keys = [str(k) async for k in redis.scan_iter(count=5000)]
     # Per-person keys are millions of small ones: a sample says what each kind weighs.
-    # The shared keys are few and some are large (the stream, the set of everyone):
+    # The shared keys are few and some are large (the stream, the retention sets):
     # each is measured whole, since a sample would mostly miss them.
     personal = [k for k in keys if kind_of(k).startswith("person:")]
     sample = random.Random(7).sample(personal, min(SAMPLE, len(personal)))

@@ -83,6 +83,9 @@ def person_key(kind: str, person: str) -> str:
 # segment sweep), with no set of everyone to keep, which at millions of people would
 # weigh as much as a profile's worth of values and sit on one cluster node.
 PROFILE_PATTERN = PERSON_TEMPLATES["profile"] % "*"
+# The set of everyone that versions before kept: erasure still takes a person out of it,
+# for as long as an upgraded store has one (docs/operations.md).
+LEGACY_PEOPLE = f"{PREFIX}:people"
 _PROFILE_HEAD, _PROFILE_TAIL = PERSON_TEMPLATES["profile"].split("%s")
 
 

@@ -149,7 +149,8 @@ async def _referrers(redis: Redis, persons: Iterable[str]) -> set[str]:
 
 
 async def _leave_shared_sets(redis: Redis, persons: Iterable[str]) -> None:
-    """Segments, the sweep set, the journey schedule, offer redemptions, buyer months."""
+    """Segments, the journey schedule, offer redemptions, buyer months (and the set of
+    everyone an upgraded store may still hold)."""
     persons = set(persons)
     months = [str(k) async for k in redis.scan_iter(match=keys.BUYERS_TEMPLATE % "*")]
     months += [str(k) async for k in redis.scan_iter(match=keys.NEW_BUYERS_TEMPLATE % "*")]
@@ -166,6 +167,7 @@ async def _leave_shared_sets(redis: Redis, persons: Iterable[str]) -> None:
             pipe.srem(keys.segment_key(str(name)), person)
         if pending:
             pipe.zrem(keys.JOURNEY_DUE, *pending)
+        pipe.srem(keys.LEGACY_PEOPLE, person)
         for month in months:
             pipe.srem(month, person)
         for offer in redeemed:

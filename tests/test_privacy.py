@@ -86,6 +86,9 @@ def test_a_visitor_can_see_everything_held_and_then_be_erased(
     assert ("i000004", "view") in {(i["item_id"], i["event_type"]) for i in person["recent"]}
     assert held["persons"][keys.visitor_person(phone)] == {}  # merged into the customer
 
+    # A store upgraded from a version that kept a set of everyone still holds it.
+    legacy = [keys.customer_person(customer), keys.visitor_person(phone)]
+    redis_client.sadd(keys.LEGACY_PEOPLE, *legacy)
     needles = [phone, laptop, customer]
     assert everything_mentioning(redis_client, needles)  # the scan does see them
     assert client.delete(f"/v1/visitors/{phone}", headers=PUBLIC).status_code == 403
