@@ -54,11 +54,9 @@ def midday(days_ago: int) -> datetime:
 
 
 def test_dedup_ids_leave_with_the_window_after_their_newest_arrival(
-    valkey: str, redis_client: redis.Redis
+    valkey: str, redis_client: redis.Redis, visitor_id: str
 ) -> None:
-    visitor = f"t-{uuid.uuid4().hex}"
-    person = keys.visitor_person(visitor)
-    now = datetime.now(UTC)
+    visitor, person, now = visitor_id, keys.visitor_person(visitor_id), datetime.now(UTC)
     long_ago = now - timedelta(seconds=TTL + 60)
     event = view(visitor, long_ago, event_id=f"e-{visitor}")
     assert ingest(valkey, long_ago, event).accepted == 1
@@ -73,11 +71,9 @@ def test_dedup_ids_leave_with_the_window_after_their_newest_arrival(
 
 
 def test_daily_counts_of_someone_who_stopped_coming_leave_with_the_window(
-    valkey: str, redis_client: redis.Redis
+    valkey: str, redis_client: redis.Redis, visitor_id: str
 ) -> None:
-    visitor = f"t-{uuid.uuid4().hex}"
-    person = keys.visitor_person(visitor)
-    now = datetime.now(UTC)
+    visitor, person, now = visitor_id, keys.visitor_person(visitor_id), datetime.now(UTC)
     search = {"type": "search", "visitor_id": visitor, "query": "socks"}
     ingest(valkey, now, view(visitor, midday(95)),
            {**search, "timestamp": midday(92).isoformat()})  # fmt: skip
@@ -119,10 +115,9 @@ def test_a_sign_in_keeps_the_newest_of_both_sides_windows(
 
 
 def test_a_replica_with_a_slower_clock_does_not_shorten_the_dedup_window(
-    valkey: str, redis_client: redis.Redis
+    valkey: str, redis_client: redis.Redis, visitor_id: str
 ) -> None:
-    visitor = f"t-{uuid.uuid4().hex}"
-    seen = key("seen", keys.visitor_person(visitor))
+    visitor, seen = visitor_id, key("seen", keys.visitor_person(visitor_id))
     now = datetime.now(UTC)
     ingest(valkey, now, view(visitor, now, event_id=f"e1-{visitor}"))
     behind = now - timedelta(seconds=300)
