@@ -8,7 +8,7 @@
 -- (docs/operations.md), since a `volatile-*` policy would pick them first.
 local DAY = 86400
 -- Days of daily counts kept, today's included: segment rules read up to 90 (today and
--- the 89 before), churn features the 90 before today (models/churn.py).
+-- the 89 before), churn features the 30 before today (models/churn.py).
 local COUNTS_WINDOW = 91
 
 -- Daily counts ("<type>:<day>" -> events): drops every count more than 90 days older
