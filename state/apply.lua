@@ -21,7 +21,6 @@
 -- because building and parsing a thousand small replies cost more than the answer says.
 local p = cjson.decode(ARGV[1])
 local T = p.templates
-local SLICE = 1000 -- arguments per command: unpack() is bounded by the C stack
 
 -- A person's key names, each formatted when first used: most ops touch five kinds.
 local KEYS_OF = {__index = function(k, kind)
@@ -44,19 +43,6 @@ local MARKS = {}
 for n = 0, 1 do
   MARKS[n] = {}
   for f = 0, 1 do MARKS[n][f] = FLAGS[n][f] .. '|' .. p.now end
-end
-
--- `command key args...` for a long list, a slice at a time, in order (slices keep pairs
--- together: SLICE is even). Returns table replies joined, and the last reply.
-local function call_sliced(command, k, args)
-  local replies, reply = {}, nil
-  for i = 1, #args, SLICE do
-    reply = redis.call(command, k, unpack(args, i, math.min(i + SLICE - 1, #args)))
-    if type(reply) == 'table' then
-      for _, value in ipairs(reply) do replies[#replies + 1] = value end
-    end
-  end
-  return replies, reply
 end
 
 -- What one group's ops add up to, written by `flush`: the earliest and latest event

@@ -27,9 +27,7 @@ local function bound_counts(k)
   for i, field in ipairs(fields) do
     if days[i] and days[i] <= newest - COUNTS_WINDOW then old[#old + 1] = field end
   end
-  for i = 1, #old, 1000 do -- unpack() is bounded by the C stack
-    redis.call('HDEL', k, unpack(old, i, math.min(i + 999, #old)))
-  end
+  if #old > 0 then call_sliced('HDEL', k, old) end
   redis.call('EXPIREAT', k, (newest + COUNTS_WINDOW) * DAY)
 end
 
