@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -336,7 +336,7 @@ class EventStore:
         entries: list[str] = []
         unlogged: dict[str, list[str]] = {}
         months: dict[str, MonthOrders] = {}
-        referrals = []
+        shared: list[Awaitable[Any]] = []  # cross-person writes: referrals, the months
         for op, record, person, outcome in zip(ops, records, persons, outcomes, strict=True):
             if outcome.status == "dup":
                 continue
@@ -350,15 +350,17 @@ class EventStore:
                 month = months.setdefault(month_of(op["ts"]), MonthOrders())
                 month.add(person, outcome.first_order, op["purchase"]["value"])
             if op.get("referrer") and op["referrer"] != op.get("customer"):
-                referrals.append(self._refer_once(op["referrer"], person))
+                shared.append(self._refer_once(op["referrer"], person))
         if not entries:
             return
-        counts = self._redis.pipeline(transaction=False)
-        for name, month in months.items():
-            month.queue(counts, name)
         stream = [keys.EVENTS_STREAM]
         await self._append(keys=stream, args=[self._settings.stream_max_len, *entries])
-        await asyncio.gather(*([counts.execute()] if months else []), *referrals)
+        if months:
+            counts = self._redis.pipeline(transaction=False)
+            for name, month in months.items():
+                month.queue(counts, name)
+            shared.append(counts.execute())
+        await asyncio.gather(*shared)
         if unlogged:
             marks = [keys.person_key("unlogged", person) for person in unlogged]
             await per_slot(
