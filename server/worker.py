@@ -17,7 +17,6 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -44,7 +43,7 @@ from server.logs import configure_logging
 from server.recommending import RecommendationService
 from server.schemas import Placement, RecommendationQuery
 from settings import Settings, get_settings
-from state import keys
+from state import keys, logged_events
 from state.connection import open_client
 from state.groups import ensure_group, take_batch
 from state.journeys import JourneyStore
@@ -104,10 +103,9 @@ class JourneyWorker:
         settings = self._campaigns.current.journeys
         for entry_id, fields in entries:
             if fields:  # an entry trimmed from the stream arrives empty
-                event = orjson.loads(fields["event"])
-                ts = datetime.fromisoformat(event["timestamp"]).timestamp()
-                steps = plan(event, fields["person"], ts, settings)
-                await self._journeys.cancel(fields["person"], steps.cancel, ts)
+                person, event, ts = logged_events.decode(fields)
+                steps = plan(event, person, ts, settings)
+                await self._journeys.cancel(person, steps.cancel, ts)
                 await self._journeys.schedule(steps.schedule)
             await self._redis.xack(keys.EVENTS_STREAM, keys.JOURNEY_GROUP, entry_id)
         return len(entries)

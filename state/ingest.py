@@ -34,7 +34,7 @@ from campaigns.retention import month_of
 from models.events import MAX_ID_LENGTH, Event, EventType
 from models.weights import SECONDS_PER_DAY, event_weight
 from settings import Settings
-from state import keys
+from state import keys, logged_events
 from state.identity import Linker, read_links_and_merges
 from state.interactions import encode_interaction
 from state.scripts import lua
@@ -44,10 +44,6 @@ from state.slots import per_slot, slot_groups
 # a birthday is taken at signup.
 CONSENT_FIELDS = ("email_opt_in", "sms_opt_in")
 SIGNUP_FIELDS = ("birthday",)
-# Proof of identity for a public key is checked at the door, never stored; the time is
-# written by `stream_record`.
-_UNSTREAMED = {"customer_token", "timestamp"}
-_SERIALIZER = Event.__pydantic_serializer__  # model_dump_json, without its Python wrapper
 # Looked up once: an enum's `.value` is a descriptor call, and every event asks.
 _TYPE_NAMES = {kind: kind.value for kind in EventType}
 _WEIGHTED = frozenset(kind for kind in EventType if event_weight(kind.value) > 0)
@@ -63,11 +59,9 @@ if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then redis.call('HINCRBY', KEYS[2],
 """
 # A batch's stream entries in one call, trimmed once at the end (the stream is over its
 # cap only inside the script, which nothing sees; a MAXLEN on each XADD cost a quarter
-# more). KEYS: the stream. ARGV: max length, then person and record of each event.
+# more). KEYS: the stream. ARGV: max length, then each event's row (`state.logged_events`).
 _APPEND = """
-for i = 2, #ARGV, 2 do
-  redis.call('XADD', KEYS[1], '*', 'person', ARGV[i], 'event', ARGV[i + 1])
-end
+for i = 2, #ARGV do redis.call('XADD', KEYS[1], '*', 'row', ARGV[i]) end
 redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[1])
 """
 # KEYS: persons' unlogged hashes. ARGV: per hash, the JSON list of event ids now on the
@@ -99,7 +93,7 @@ def event_op(event: Event, now: datetime) -> dict[str, Any]:
         "type": name,
         "ts": ts,
         "day": int(ts // SECONDS_PER_DAY),
-        "record": stream_record(event, at),
+        "columns": logged_events.columns(event, at),
     }
     if event.event_id:
         op["event_id"] = event.event_id
@@ -134,16 +128,6 @@ def event_op(event: Event, now: datetime) -> dict[str, Any]:
         if profile:
             op["profile"] = profile
     return op
-
-
-def stream_record(event: Event, at: datetime) -> str:
-    """The event as the behaviour stream keeps it: its own fields, and the time it is
-    filed under (the caller's, else the request's arrival), always in UTC as +00:00.
-
-    pydantic-core writes the JSON straight from the validated event; a dict in between
-    cost more than the rest of the event's op."""
-    fields = _SERIALIZER.to_json(event, exclude_none=True, exclude=_UNSTREAMED).decode()
-    return '{"timestamp":' + orjson.dumps(at.astimezone(UTC)).decode() + "," + fields[1:]
 
 
 class EventStore:
@@ -254,11 +238,9 @@ class EventStore:
     async def _store(
         self, ops: list[dict[str, Any]], persons: list[str], now: datetime
     ) -> list[Outcome]:
-        # The stream records travel only to the append, and the visitor ids no further:
-        # the apply script has no use for either, and its cost grows with its JSON.
-        records = [op.pop("record") for op in ops]
-        for op in ops:
-            del op["visitor"]
+        # The stream columns and the visitor ids travel only to the append: the apply
+        # script has no use for either, and its cost grows with its JSON.
+        records = [(op.pop("columns"), op.pop("visitor")) for op in ops]
         outcomes = await self._apply_ops(ops, persons, now)
         moved = [index for index, outcome in enumerate(outcomes) if outcome.status == "moved"]
         if moved:
@@ -325,7 +307,7 @@ class EventStore:
     async def _log(
         self,
         ops: list[dict[str, Any]],
-        records: list[str],
+        records: list[tuple[str, str]],
         persons: list[str],
         outcomes: list[Outcome],
     ) -> None:
@@ -340,7 +322,7 @@ class EventStore:
         for op, record, person, outcome in zip(ops, records, persons, outcomes, strict=True):
             if outcome.status == "dup":
                 continue
-            entries += [person, record]
+            entries.append(logged_events.entry(*record, person))
             if "event_id" in op:
                 unlogged.setdefault(person, []).append(op["event_id"])
             # A relog is counted again: the attempt that applied it may have failed first.

@@ -16,12 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import orjson
 from redis.asyncio import Redis
 
 from campaigns.delivery import parse_retry_entry
 from campaigns.experiments import PLACEMENTS
-from state import keys
+from state import keys, logged_events
 from state.identity import read_links
 from state.interactions import decode_interactions
 from state.streams import stream_entries
@@ -75,7 +74,9 @@ async def export(redis: Redis, found: Footprint) -> dict[str, Any]:
     events: list[dict[str, Any]] = []
     messages: list[dict[str, str]] = []
     async for entries in stream_entries(redis, keys.EVENTS_STREAM):
-        events.extend(orjson.loads(f["event"]) for _, f in entries if f.get("person") in persons)
+        events += [
+            logged_events.decode(f).row for _, f in entries if logged_events.person_of(f) in persons
+        ]
     for stream in (keys.OUTBOX_STREAM, keys.DELIVERY_DEAD):
         async for entries in stream_entries(redis, stream):
             messages.extend(f for _, f in entries if f.get("recipient") in persons)
@@ -137,7 +138,7 @@ def is_erased(event: dict[str, Any], erased: set[str], secret: str) -> bool:
 
 def _belongs(fields: dict[str, str], persons: set[str]) -> bool:
     """An event stored under one of the persons, or a message addressed to one."""
-    return fields.get("person") in persons or fields.get("recipient") in persons
+    return logged_events.person_of(fields) in persons or fields.get("recipient") in persons
 
 
 async def _referrers(redis: Redis, persons: Iterable[str]) -> set[str]:

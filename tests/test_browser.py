@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 import redis
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
@@ -20,7 +19,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from server.app import create_app
 from server.inprocess import serving
 from settings import Settings
-from state import keys
+from state import keys, logged_events
 from tests.conftest import SECRET_KEY
 from training.backfill import load_history
 
@@ -80,7 +79,7 @@ def stored_event(redis_client: redis.Redis, **wanted: Any) -> dict[str, Any] | N
         keys.EVENTS_STREAM, count=200
     )
     for _, fields in entries:
-        event: dict[str, Any] = orjson.loads(fields["event"])
+        event = logged_events.decode(fields).row
         if all(event.get(name) == value for name, value in wanted.items()):
             return event
     return None

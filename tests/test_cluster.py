@@ -13,14 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
 from server.app import create_app
 from settings import Settings
-from state import keys
+from state import keys, logged_events
 from state.cluster import EmbeddedCluster
 from tests.conftest import PUBLIC, SECRET, sync_client
 from tests.helpers import recommend, send
@@ -82,7 +81,7 @@ def apart(inspector: redis.Redis) -> tuple[str, str]:
 
 def stream_ids(inspector: redis.Redis, run: str) -> list[str]:
     entries: Any = inspector.xrange(keys.EVENTS_STREAM)
-    events = [orjson.loads(fields["event"]) for _, fields in entries]
+    events = [logged_events.decode(fields).row for _, fields in entries]
     return [e["event_id"] for e in events if e.get("event_id", "").startswith(run)]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -13,7 +12,7 @@ from fastapi.testclient import TestClient
 from models.events import EventType
 from server.app import create_app
 from settings import Settings
-from state import keys
+from state import keys, logged_events
 from state.interactions import decode_interaction, decode_interactions, encode_interaction
 from tests.conftest import PUBLIC, SECRET
 from tests.helpers import send
@@ -54,8 +53,9 @@ def test_the_stream_keeps_the_event_with_its_time_and_without_its_token(
     assert send(client, *sent) == {"accepted": 2, "duplicates": 0}
     newest: Any = redis_client.xrevrange(keys.EVENTS_STREAM, count=2)
     entries: list[tuple[str, dict[str, str]]] = newest[::-1]
-    records = [orjson.loads(fields["event"]) for _, fields in entries]
-    assert all(fields["person"] == keys.visitor_person(visitor_id) for _, fields in entries)
+    logged = [logged_events.decode(fields) for _, fields in entries]
+    records = [event.row for event in logged]
+    assert all(event.person == keys.visitor_person(visitor_id) for event in logged)
     stamped = datetime.fromisoformat(records[0].pop("timestamp"))
     assert before <= stamped <= datetime.now(UTC)
     assert records[0] == {k: v for k, v in sent[0].items() if k != "customer_token"}
@@ -406,7 +406,7 @@ def test_the_stream_is_trimmed_to_about_its_cap_and_keeps_the_newest(
     # Trimming with "~" drops whole stream nodes (100 entries each), never below the cap.
     assert 150 <= redis_client.xlen(keys.EVENTS_STREAM) < 150 + 100
     entries: Any = redis_client.xrevrange(keys.EVENTS_STREAM, count=1)
-    assert orjson.loads(entries[0][1]["event"])["item_id"] == views[-1]["item_id"]
+    assert logged_events.decode(entries[0][1]).row["item_id"] == views[-1]["item_id"]
 
 
 def test_a_batchs_new_orders_add_up_in_their_months_sets_and_totals(

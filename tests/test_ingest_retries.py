@@ -13,14 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from models.events import Event
 from settings import Settings
-from state import keys
+from state import keys, logged_events
 from state.connection import open_client
 from state.ingest import EventStore, IngestResult, event_op
 from tests.conftest import own_redis
@@ -57,7 +56,7 @@ async def ingest(redis: Redis, *events: dict[str, Any]) -> IngestResult:
 
 async def stream_ids(redis: Redis) -> list[str]:
     entries: Any = await redis.xrange(keys.EVENTS_STREAM)
-    return [orjson.loads(fields["event"]).get("event_id", "") for _, fields in entries]
+    return [logged_events.decode(fields).row.get("event_id", "") for _, fields in entries]
 
 
 async def signed_in(redis: Redis, visitor: str, customer: str) -> EventStore:

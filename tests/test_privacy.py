@@ -121,7 +121,9 @@ def test_erasure_never_touches_another_visitor(
              {"type": "purchase", "visitor_id": visitor, "order_id": f"{visitor}-o",
               "item_id": "i000002", "value": 12.0})  # fmt: skip
     before = client.get(f"/v1/visitors/{kept}/export", headers=SECRET).json()
-    assert client.delete(f"/v1/visitors/{gone}", headers=SECRET).status_code == 200
+    erased = client.delete(f"/v1/visitors/{gone}", headers=SECRET)
+    assert erased.status_code == 200
+    assert erased.json()["stream_entries"] == 2  # stored under the visitor's own person
     after = client.get(f"/v1/visitors/{kept}/export", headers=SECRET).json()
     assert orjson.dumps(after, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
         before, option=orjson.OPT_SORT_KEYS

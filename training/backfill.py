@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from tqdm import tqdm
@@ -24,7 +23,7 @@ from campaigns.config import load_campaigns
 from models.events import Event
 from settings import Settings
 from state import catalog as catalog_store
-from state import keys
+from state import keys, logged_events
 from state.connection import open_client, redis_url_or_embedded
 from state.ingest import EventStore
 from state.people import PeopleStore
@@ -122,7 +121,7 @@ async def _stream_rows(redis: Redis, secret: str) -> AsyncIterator[dict[str, Any
     with tqdm(total=total, desc="exporting events", unit="ev", unit_scale=True) as bar:
         async for entries in stream_entries(redis, keys.EVENTS_STREAM, BATCH):
             for _, fields in entries:
-                row = orjson.loads(fields["event"])
+                row = logged_events.decode(fields).row
                 event_id = row.get("event_id")
                 if event_id in exported or (erased and is_erased(row, erased, secret)):
                     continue
