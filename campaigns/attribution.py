@@ -114,7 +114,7 @@ class Touch:
     at: float
 
     def encode(self) -> str:
-        """Tab-separated and time last, like the other per-person lists in Redis."""
+        """Tab-separated and time last: a sign-in's merge orders lists on that field."""
         return f"{self.channel}\t{self.ref}\t{self.item_id}\t{self.at}"
 
     @classmethod

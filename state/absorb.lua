@@ -12,18 +12,33 @@ local to, s = p.person, p.state
 
 local function key(kind) return string.format(T[kind], to) end
 
--- An interaction entry is "type\titem\tts"; its time is the last field.
-local function entry_time(entry) return tonumber(string.match(entry, '\t([^\t]*)$')) or 0 end
+-- A list's entries as {elements, time}. An entry is one "...\tts" string (a touch, or a
+-- recent interaction written before the pairs), or an item element followed by its time
+-- element (state/interactions.py); a trimmed lone item at the end is dropped.
+local function entries_of(list)
+  local found, i = {}, 1
+  while i <= #list do
+    local tabbed = string.match(list[i], '\t([^\t]*)$')
+    if tabbed then
+      found[#found + 1] = {{list[i]}, tonumber(tabbed) or 0}
+      i = i + 1
+    else
+      if list[i + 1] then found[#found + 1] = {{list[i], list[i + 1]}, tonumber(list[i + 1]) or 0} end
+      i = i + 2
+    end
+  end
+  return found
+end
 
--- Both lists are newest first; keep the newest `cap` of the two, newest first. Entries of
--- one second keep their order within their own list, the customer's ahead of the
--- visitor's: entries carry whole seconds, and table.sort is not stable.
+-- Both lists are newest first; keep the newest `cap` entries of the two, newest first.
+-- Entries of one second keep their order within their own list, the customer's ahead of
+-- the visitor's: entries carry whole seconds, and table.sort is not stable.
 local function merge_list(kind, incoming, cap)
   if #incoming == 0 then return end
   local merged = {}
   for source, list in ipairs({redis.call('LRANGE', key(kind), 0, -1), incoming}) do
-    for position, entry in ipairs(list) do
-      merged[#merged + 1] = {entry, entry_time(entry), source, position}
+    for position, entry in ipairs(entries_of(list)) do
+      merged[#merged + 1] = {entry[1], entry[2], source, position}
     end
   end
   table.sort(merged, function(a, b)
@@ -32,7 +47,7 @@ local function merge_list(kind, incoming, cap)
     return a[4] < b[4]
   end)
   redis.call('DEL', key(kind))
-  for i = 1, math.min(#merged, cap) do redis.call('RPUSH', key(kind), merged[i][1]) end
+  for i = 1, math.min(#merged, cap) do redis.call('RPUSH', key(kind), unpack(merged[i][1])) end
 end
 
 if redis.call('SADD', key('visitors'), p.visitor) == 0 then

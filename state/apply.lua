@@ -230,8 +230,9 @@ local function flush(k, tally)
   call_sliced('HSET', k.profile, changed)
   write_counts(k, tally.counts)
   if #tally.recent > 0 then
+    -- Two elements an interaction (state/interactions.py).
     local _, length = call_sliced('LPUSH', k.recent, tally.recent)
-    if length > p.recent_cap then redis.call('LTRIM', k.recent, 0, p.recent_cap - 1) end
+    if length > 2 * p.recent_cap then redis.call('LTRIM', k.recent, 0, 2 * p.recent_cap - 1) end
   end
   if #tally.seen > 0 then
     call_sliced('ZADD', k.seen, tally.seen)

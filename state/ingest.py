@@ -100,7 +100,7 @@ def event_op(event: Event, now: datetime) -> dict[str, Any]:
     if event.customer_id:
         op["customer"] = event.customer_id
     if kind in _WEIGHTED:
-        recent = [encode_interaction(name, item, ts) for item in event.item_ids()]
+        recent = [part for item in event.item_ids() for part in encode_interaction(name, item, ts)]
         if recent:
             op["recent"] = recent
     if kind is EventType.ADD_TO_CART:

@@ -183,7 +183,7 @@ class PersonReader:
 def history_from(values: dict[str, Any]) -> VisitorHistory:
     """Ranking's view of a person; interactions oldest first."""
     return VisitorHistory(
-        interactions=decode_interactions(values["recent"][::-1]),
+        interactions=decode_interactions(values["recent"])[::-1],
         purchased=frozenset(item for item in values["purchased"]),
         cart=[item for item in values["cart"]],
     )

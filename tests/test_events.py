@@ -13,7 +13,7 @@ from models.events import EventType
 from server.app import create_app
 from settings import Settings
 from state import keys, logged_events
-from state.interactions import decode_interaction, decode_interactions, encode_interaction
+from state.interactions import decode_interactions, encode_interaction
 from tests.conftest import PUBLIC, SECRET
 from tests.helpers import send
 
@@ -390,8 +390,8 @@ def test_the_recent_list_keeps_the_newest_up_to_its_cap(
     send(client, *views[60:])
     recent = [x["item_id"] for x in profile(client, visitor_id)["recent_items"]]
     assert recent == [view["item_id"] for view in reversed(views[7:])]
-    stored = redis_client.llen(keys.person_key("recent", keys.visitor_person(visitor_id)))
-    assert stored == cap
+    stored = redis_client.lrange(keys.person_key("recent", keys.visitor_person(visitor_id)), 0, -1)
+    assert len(decode_interactions(stored)) == cap  # type: ignore[arg-type]
 
 
 def test_the_stream_is_trimmed_to_about_its_cap_and_keeps_the_newest(
@@ -441,37 +441,41 @@ def test_a_batchs_new_orders_add_up_in_their_months_sets_and_totals(
     assert (int(june_totals["orders"]), float(june_totals["revenue"])) == (1, 7.75)
 
 
-def test_a_recent_list_decodes_as_its_entries_do_one_by_one() -> None:
-    entries = [
-        encode_interaction(kind, item, ts)
-        for kind, item, ts in [("view", "i1", 1.5), ("add_to_cart", "x y", 2.0), ("view", "i1", 3)]
-    ]
-    assert decode_interactions(entries) == [decode_interaction(e) for e in entries]
-    assert decode_interactions(entries)[1] == ("x y", "add_to_cart", 2.0)
+def stored(*interactions: tuple[str, str, float]) -> list[str]:
+    """A recent list as Redis holds it after these LPUSHes: newest first."""
+    pushed = [part for i in interactions for part in encode_interaction(*i)]
+    return pushed[::-1]
+
+
+def test_a_recent_list_decodes_to_its_interactions_newest_first() -> None:
+    entries = stored(("view", "i1", 1.5), ("add_to_cart", "x y", 2.0), ("view", "i1", 3))
+    assert decode_interactions(entries) == [
+        ("i1", "view", 3.0), ("x y", "add_to_cart", 2.0), ("i1", "view", 1.0)
+    ]  # fmt: skip
     assert decode_interactions([]) == []
+    assert decode_interactions(entries[:-1]) == decode_interactions(entries)[:2]  # a lone item
     with pytest.raises(ValueError):
-        decode_interactions([entries[0], "view\ti2"])
+        decode_interactions([*entries, "view\ti2"])
 
 
-def test_a_stored_interaction_is_a_type_letter_an_item_and_whole_seconds() -> None:
-    assert encode_interaction("add_to_cart", "i1", 1793025721.987) == "a\ti1\t1793025721"
-    letters = [encode_interaction(kind, "i1", 0).split("\t")[0] for kind in EventType]
+def test_a_stored_interaction_is_a_type_letter_with_the_item_then_whole_seconds() -> None:
+    assert encode_interaction("add_to_cart", "i1", 1793025721.987) == ["1793025721", "ai1"]
+    letters = [encode_interaction(kind, "i1", 0)[1][:-2] for kind in EventType]
     assert len(set(letters)) == len(EventType)  # every type its own letter
     assert all(len(letter) == 1 for letter in letters)
 
 
-def test_entries_stored_before_the_type_letters_still_decode() -> None:
-    older = ["purchase\ti1\t1793025721.250", "view\ti2\t1793025600.000"]
-    newer = [
-        encode_interaction("purchase", "i1", 1793025721),
-        encode_interaction("view", "i2", 1793025600),
-    ]
-    assert decode_interactions(older) == [
+def test_entries_stored_before_the_pairs_still_decode_alone_and_mixed() -> None:
+    oldest = ["purchase\ti1\t1793025721.250", "view\ti2\t1793025600.000"]
+    lettered = ["a\ti3\t1793025500"]
+    assert decode_interactions(oldest + lettered) == [
         ("i1", "purchase", 1793025721.25),
         ("i2", "view", 1793025600.0),
+        ("i3", "add_to_cart", 1793025500.0),
     ]
-    assert [(i.item_id, i.event_type) for i in decode_interactions(newer)] == [
-        ("i1", "purchase"),
-        ("i2", "view"),
-    ]
-    assert decode_interactions(older[:1] + newer[1:])[1] == ("i2", "view", 1793025600.0)
+    newer = stored(("view", "i4", 1793025800), ("search", "i5", 1793025900))
+    mixed = decode_interactions([*newer, *oldest, *lettered])
+    assert [(i.item_id, i.event_type) for i in mixed] == [
+        ("i5", "search"), ("i4", "view"), ("i1", "purchase"), ("i2", "view"),
+        ("i3", "add_to_cart"),
+    ]  # fmt: skip

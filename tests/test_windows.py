@@ -20,6 +20,7 @@ from settings import Settings
 from state import keys
 from state.connection import open_client
 from state.ingest import EventStore, IngestResult
+from state.interactions import decode_interactions
 
 DAY = 86400
 TTL = Settings().dedup_ttl_seconds
@@ -159,4 +160,30 @@ def test_a_sign_in_keeps_the_order_of_one_seconds_interactions(
     recent = cast(
         list[str], redis_client.lrange(key("recent", keys.customer_person(customer)), 0, -1)
     )
-    assert [entry.split("\t")[1] for entry in recent] == items[::-1]
+    assert [x.item_id for x in decode_interactions(recent)] == items[::-1]
+
+
+def test_a_sign_in_merges_a_list_written_before_the_pairs_by_time(
+    valkey: str, redis_client: redis.Redis
+) -> None:
+    suffix = uuid.uuid4().hex
+    visitor, customer = f"t-{suffix}", f"c-{suffix}"
+    now = datetime.now(UTC).replace(microsecond=0)
+    stamp = int(now.timestamp())
+    # The customer's own list, as this version writes it: i2 at -20 s, i4 at -10 s.
+    other = f"o-{suffix}"
+    ingest(valkey, now, {"type": "signup", "visitor_id": other, "customer_id": customer})
+    for item, ago in (("i2", 20), ("i4", 10)):
+        when = now - timedelta(seconds=ago)
+        ingest(valkey, now, view(other, when, item_id=item))
+    # The visitor's list from an older version: i1 at -30 s and i3 at -15 s, newest first.
+    older = [f"a\ti3\t{stamp - 15}", f"view\ti1\t{stamp - 30}.000"]
+    redis_client.rpush(key("recent", keys.visitor_person(visitor)), *older)
+    redis_client.hset(key("profile", keys.visitor_person(visitor)), "events", 2)
+    ingest(valkey, now, {"type": "signup", "visitor_id": visitor, "customer_id": customer})
+    merged = cast(
+        list[str], redis_client.lrange(key("recent", keys.customer_person(customer)), 0, -1)
+    )
+    assert [(x.item_id, x.event_type) for x in decode_interactions(merged)] == [
+        ("i4", "view"), ("i3", "add_to_cart"), ("i2", "view"), ("i1", "view")
+    ]  # fmt: skip
