@@ -124,6 +124,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.memory_per_visitor --visitors 1000000
 	$(BIN)/python -m benchmarks.memory_per_visitor --visitors 1000000 --arrivals replay \
 		--out var/bench/memory_per_visitor_replay.json
+	$(BIN)/python -m benchmarks.memory_layouts --visitors 50000
 	$(BIN)/python -m benchmarks.server_choice --items 100000
 	$(BIN)/python -m benchmarks.swap_under_load --models var/bench/models-100000
 	$(BIN)/python -m benchmarks.batch_recipients
