@@ -62,11 +62,13 @@ def decode_interactions(elements: Sequence[str]) -> list[Interaction]:
     """A whole list, newest first as stored."""
     if SEPARATOR in "".join(elements):
         return _decode_mixed(elements)
+    # Not strict: zip stops short of a lone item at the end, whose time was trimmed.
     firsts, times = elements[0::2], elements[1::2]
-    return [
-        _new(Interaction, (first[1:], _TYPE_NAMES[first[0]], float(time)))
-        for first, time in zip(firsts, times, strict=False)  # a trimmed lone item: skipped
-    ]
+    return [_pair(first, time) for first, time in zip(firsts, times, strict=False)]
+
+
+def _pair(first: str, time: str) -> Interaction:
+    return _new(Interaction, (first[1:], _TYPE_NAMES[first[0]], float(time)))
 
 
 def _decode_mixed(elements: Sequence[str]) -> list[Interaction]:
@@ -74,10 +76,13 @@ def _decode_mixed(elements: Sequence[str]) -> list[Interaction]:
     position = 0
     while position < len(elements):
         element = elements[position]
+        following = elements[position + 1] if position + 1 < len(elements) else SEPARATOR
         if SEPARATOR in element:
             found.append(decode_interaction(element))
             position += 1
-        else:
-            found.extend(decode_interactions(elements[position : position + 2]))
+        elif SEPARATOR not in following:
+            found.append(_pair(element, following))
             position += 2
+        else:  # a lone item, whose time was trimmed
+            position += 1
     return found

@@ -479,3 +479,9 @@ def test_entries_stored_before_the_pairs_still_decode_alone_and_mixed() -> None:
         ("i5", "search"), ("i4", "view"), ("i1", "purchase"), ("i2", "view"),
         ("i3", "add_to_cart"),
     ]  # fmt: skip
+
+
+def test_a_lone_item_before_an_older_entry_is_skipped_not_misread() -> None:
+    """Only a trim after a sign-in's merge could leave this; it must not raise or loop."""
+    older = "a\ti3\t1793025500"
+    assert decode_interactions(["vi1", older]) == [("i3", "add_to_cart", 1793025500.0)]
