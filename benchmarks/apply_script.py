@@ -10,7 +10,8 @@ those calls against a fresh Valkey, several times, for each version of the scrip
     git show HEAD~3:state/apply.lua > /tmp/before.lua
     .venv/bin/python -m benchmarks.apply_script --script before=/tmp/before.lua
 
-A version given with `--script` must accept the current script's argument. Valkey's CPU
+A version given with `--script` gets the current helpers prepended (`APPLY_PRELUDES`)
+and must accept the current script's argument. Valkey's CPU
 comes from `INFO cpu` and the calls from `INFO commandstats`.
 """
 
@@ -31,7 +32,7 @@ from models.events import Event
 from server.inprocess import free_port
 from settings import Settings
 from state.connection import open_client
-from state.ingest import _APPLY, EventStore
+from state.ingest import _APPLY, APPLY_PRELUDES, EventStore
 from state.scripts import lua
 
 Call = tuple[list[str], list[bytes]]
@@ -92,7 +93,7 @@ def main() -> None:
     versions = {"current": _APPLY}
     for given in args.script:
         name, path = given.split("=", 1)
-        versions[name] = lua("fields.lua") + "\n" + Path(path).read_text()
+        versions[name] = lua(*APPLY_PRELUDES) + "\n" + Path(path).read_text()
     server = ValkeyServer(port=free_port())
     server.start()
     try:

@@ -3,8 +3,8 @@
 -- Idempotent: the visitor joining the customer's visitor set is the guard, so a merge
 -- retried after a failure folds nothing twice.
 -- KEYS[1]: the customer's profile key. ARGV[1]: JSON {templates, visitor, person,
--- recent_cap, touches_cap, dedup_ttl, state: {kind: value}} where hashes and zsets are
--- flat lists.
+-- recent_cap, touches_cap, dedup_ttl, type_codes, state: {kind: value}} where hashes and
+-- zsets are flat lists.
 -- Returns the customer's ledger after the fold, as a flat list.
 local p = cjson.decode(ARGV[1])
 local T = p.templates
@@ -13,18 +13,23 @@ local to, s = p.person, p.state
 local function key(kind) return string.format(T[kind], to) end
 
 -- A list's entries as {elements, time}. An entry is one "...\tts" string (a touch, or a
--- recent interaction written before the pairs), or an item element followed by its time
--- element (state/interactions.py); a trimmed lone item at the end is dropped.
-local function entries_of(list)
+-- recent interaction written before the pairs, then made a pair when `codes` is given),
+-- or an item element followed by its time element (recent.lua); a lone item, whose time
+-- a trim took, is dropped.
+local function entries_of(list, codes)
   local found, i = {}, 1
   while i <= #list do
     local tabbed = string.match(list[i], '\t([^\t]*)$')
+    local following = list[i + 1]
     if tabbed then
-      found[#found + 1] = {{list[i]}, tonumber(tabbed) or 0}
+      local pair = codes and as_pair(list[i], codes)
+      found[#found + 1] = {pair or {list[i]}, tonumber(tabbed) or 0}
       i = i + 1
-    else
-      if list[i + 1] then found[#found + 1] = {{list[i], list[i + 1]}, tonumber(list[i + 1]) or 0} end
+    elseif following and not string.find(following, '\t', 1, true) then
+      found[#found + 1] = {{list[i], following}, tonumber(following) or 0}
       i = i + 2
+    else
+      i = i + 1
     end
   end
   return found
@@ -33,11 +38,11 @@ end
 -- Both lists are newest first; keep the newest `cap` entries of the two, newest first.
 -- Entries of one second keep their order within their own list, the customer's ahead of
 -- the visitor's: entries carry whole seconds, and table.sort is not stable.
-local function merge_list(kind, incoming, cap)
+local function merge_list(kind, incoming, cap, codes)
   if #incoming == 0 then return end
   local merged = {}
   for source, list in ipairs({redis.call('LRANGE', key(kind), 0, -1), incoming}) do
-    for position, entry in ipairs(entries_of(list)) do
+    for position, entry in ipairs(entries_of(list, codes)) do
       merged[#merged + 1] = {entry[1], entry[2], source, position}
     end
   end
@@ -54,7 +59,7 @@ if redis.call('SADD', key('visitors'), p.visitor) == 0 then
   return redis.call('HGETALL', key('orders'))
 end
 
-merge_list('recent', s.recent, p.recent_cap)
+merge_list('recent', s.recent, p.recent_cap, p.type_codes)
 merge_list('touches', s.touches, p.touches_cap)
 for i = 1, #s.cart, 2 do redis.call('HINCRBY', key('cart'), s.cart[i], s.cart[i + 1]) end
 for _, kind in ipairs({'wishlist', 'purchased', 'redeemed'}) do

@@ -5,7 +5,7 @@
 -- Every key it touches carries the hash tag of a person in ARGV: on a Redis Cluster the
 -- caller sends one call per hash slot, on a single server one call for the whole batch.
 -- KEYS[1]: the first person's profile key (routes the call to its slot).
--- ARGV[1]: JSON {templates, link, visitor_prefix, now, dedup_ttl, recent_cap,
+-- ARGV[1]: JSON {templates, link, visitor_prefix, now, dedup_ttl, recent_cap, type_codes,
 -- groups: [[person, [op...]]...]}.
 -- A person's ops are tallied and written once per group (the profile's times and event
 -- count, daily counts, recent list, dedup ids): most of a script's cost is the number of
@@ -230,7 +230,8 @@ local function flush(k, tally)
   call_sliced('HSET', k.profile, changed)
   write_counts(k, tally.counts)
   if #tally.recent > 0 then
-    -- Two elements an interaction (state/interactions.py).
+    -- Two elements an interaction (recent.lua).
+    convert_recent(k.recent, p.type_codes)
     local _, length = call_sliced('LPUSH', k.recent, tally.recent)
     if length > 2 * p.recent_cap then redis.call('LTRIM', k.recent, 0, 2 * p.recent_cap - 1) end
   end

@@ -31,11 +31,12 @@ from redis.asyncio.client import Pipeline
 from campaigns.person import Order
 from campaigns.retention import month_of
 from state import keys
+from state.interactions import LUA_TYPE_CODES
 from state.scripts import lua
 from state.slots import per_slot, script_each
 from state.visitors import READ_SCRIPT
 
-_ABSORB = lua("fields.lua", "windows.lua", "absorb.lua")
+_ABSORB = lua("fields.lua", "windows.lua", "recent.lua", "absorb.lua")
 _GET_EACH = (
     "local out = {} for i, k in ipairs(KEYS) do out[i] = redis.call('GET', k) or '' end return out"
 )
@@ -194,6 +195,7 @@ class Linker:
                 "visitor": visitor,
                 "person": target,
                 "state": state,
+                "type_codes": LUA_TYPE_CODES,
                 **self._caps,
             }
         )

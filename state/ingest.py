@@ -36,7 +36,7 @@ from models.weights import SECONDS_PER_DAY, event_weight
 from settings import Settings
 from state import keys, logged_events
 from state.identity import Linker, read_links_and_merges
-from state.interactions import encode_interaction
+from state.interactions import LUA_TYPE_CODES, encode_interaction
 from state.scripts import lua
 from state.slots import per_slot, slot_groups
 
@@ -49,7 +49,9 @@ _TYPE_NAMES = {kind: kind.value for kind in EventType}
 _WEIGHTED = frozenset(kind for kind in EventType if event_weight(kind.value) > 0)
 # Attribution touches kept per person: plenty for a 24-hour click window.
 TOUCHES_CAP = 50
-_APPLY = lua("fields.lua", "windows.lua", "apply.lua")
+# The helpers apply.lua calls, prepended to it.
+APPLY_PRELUDES = ("fields.lua", "windows.lua", "recent.lua")
+_APPLY = lua(*APPLY_PRELUDES, "apply.lua")
 # The person kinds the apply script writes.
 APPLY_KINDS = ("profile", "recent", "cart", "wishlist", "purchased", "orders", "counts",
                "seen", "unlogged")  # fmt: skip
@@ -297,6 +299,7 @@ class EventStore:
             "now": int(now.timestamp()),
             "dedup_ttl": self._settings.dedup_ttl_seconds,
             "recent_cap": self._settings.recent_interactions_cap,
+            "type_codes": LUA_TYPE_CODES,
             "groups": [[person, [ops[i] for i in by_person[person]]] for person in group],
         }
         reply: list[Any] = await self._apply(

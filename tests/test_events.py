@@ -394,6 +394,24 @@ def test_the_recent_list_keeps_the_newest_up_to_its_cap(
     assert len(decode_interactions(stored)) == cap  # type: ignore[arg-type]
 
 
+def test_a_list_written_before_the_pairs_is_rewritten_as_pairs_and_keeps_its_cap(
+    client: TestClient, redis_client: redis.Redis, visitor_id: str
+) -> None:
+    cap = 100  # Settings.recent_interactions_cap
+    key = keys.person_key("recent", keys.visitor_person(visitor_id))
+    start = int(datetime.now(UTC).timestamp()) - 10_000
+    # Newest first, as stored: old-1 is the newest of the older entries.
+    older = [f"view\told-{n}\t{start - n}.000" for n in range(1, cap + 1)]
+    redis_client.rpush(key, *older)
+    views = [{"type": "view", "visitor_id": visitor_id, "item_id": f"new-{n}"} for n in range(50)]
+    send(client, *views)
+    stored: list[str] = redis_client.lrange(key, 0, -1)  # type: ignore[assignment]
+    assert not any("\t" in element for element in stored)
+    items = [x.item_id for x in decode_interactions(stored)]
+    assert items == [f"new-{n}" for n in reversed(range(50))] + [f"old-{n}" for n in range(1, 51)]
+    assert decode_interactions(stored)[50].timestamp == start - 1
+
+
 def test_the_stream_is_trimmed_to_about_its_cap_and_keeps_the_newest(
     settings: Settings, redis_client: redis.Redis, visitor_id: str
 ) -> None:
@@ -482,6 +500,7 @@ def test_entries_stored_before_the_pairs_still_decode_alone_and_mixed() -> None:
 
 
 def test_a_lone_item_before_an_older_entry_is_skipped_not_misread() -> None:
-    """Only a trim after a sign-in's merge could leave this; it must not raise or loop."""
+    """No writer leaves this (a list is made pairs before anything is pushed or trimmed),
+    but a decoder that met it must neither raise nor loop."""
     older = "a\ti3\t1793025500"
     assert decode_interactions(["vi1", older]) == [("i3", "add_to_cart", 1793025500.0)]

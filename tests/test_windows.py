@@ -187,3 +187,4 @@ def test_a_sign_in_merges_a_list_written_before_the_pairs_by_time(
     assert [(x.item_id, x.event_type) for x in decode_interactions(merged)] == [
         ("i4", "view"), ("i3", "add_to_cart"), ("i2", "view"), ("i1", "view")
     ]  # fmt: skip
+    assert not any("\t" in element for element in merged)  # all pairs now
