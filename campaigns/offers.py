@@ -166,7 +166,7 @@ def _wishlist(offer: Offer, context: Context, _: int) -> Iterator[Eligible]:
 def _cart_recovery(offer: Offer, context: Context, _: int) -> Iterator[Eligible]:
     idle = context.facts["hours_since_last_seen"]
     if context.facts["cart_value"] > 0 and idle is not None and idle >= offer.idle_hours:
-        carted = context.record.number("last:add_to_cart") or 0.0
+        carted = context.record.last_time("add_to_cart") or 0.0
         reason = f"your cart ({context.facts['cart_value']:.2f}) is waiting"
         yield _plain(offer, reason, period=f"{carted:.0f}")
 
@@ -179,7 +179,7 @@ def _scarcity(offer: Offer, context: Context, _: int) -> Iterator[Eligible]:
 
 
 def _shipment_apology(offer: Offer, context: Context, _: int) -> Iterator[Eligible]:
-    delayed = context.record.number("last:shipment_delayed")
+    delayed = context.record.last_time("shipment_delayed")
     if delayed is None:
         return
     expires = datetime.fromtimestamp(delayed, UTC) + timedelta(hours=offer.valid_hours or 72)

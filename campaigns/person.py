@@ -24,6 +24,12 @@ class Order:
         return cls(key, float(parts[0]), float(parts[1]), len(parts) > 2 and parts[2] == "R")
 
 
+# The event types whose latest time a profile keeps, as "last:<type>": the ones a rule
+# reads (campaigns/offers.py: cart recovery, the shipment apology). The apply script
+# writes no others; `last_seen` covers every type.
+TIMED_EVENT_TYPES = ("add_to_cart", "shipment_delayed")
+
+
 @dataclass(frozen=True)
 class PersonRecord:
     person: str  # "v:<visitor>" or "c:<customer>"
@@ -47,6 +53,11 @@ class PersonRecord:
     def number(self, name: str) -> float | None:
         value = self.profile.get(name)
         return float(value) if value is not None else None
+
+    def last_time(self, event_type: str) -> float | None:
+        """When the person last sent an event of a type in `TIMED_EVENT_TYPES`."""
+        assert event_type in TIMED_EVENT_TYPES, f"the profile keeps no time for {event_type}"
+        return self.number(f"last:{event_type}")
 
     def flag(self, name: str) -> bool | None:
         value = self.profile.get(name)

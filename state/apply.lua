@@ -6,7 +6,7 @@
 -- caller sends one call per hash slot, on a single server one call for the whole batch.
 -- KEYS[1]: the first person's profile key (routes the call to its slot).
 -- ARGV[1]: JSON {templates, link, visitor_prefix, now, dedup_ttl, recent_cap, type_codes,
--- groups: [[person, [op...]]...]}.
+-- timed, groups: [[person, [op...]]...]}.
 -- A person's ops are tallied and written once per group (the profile's times and event
 -- count, daily counts, recent list, dedup ids): most of a script's cost is the number of
 -- commands it calls, not their size. Cart, wishlist and ledger updates stay per op, in
@@ -30,12 +30,10 @@ local KEYS_OF = {__index = function(k, kind)
 end}
 local function keys_of(person) return setmetatable({[0] = person}, KEYS_OF) end
 
--- 'last:<type>' for each event type, built once per call.
-local LAST = setmetatable({}, {__index = function(m, event_type)
-  local field = 'last:' .. event_type
-  m[event_type] = field
-  return field
-end})
+-- 'last:<type>' for the event types whose latest time the profile keeps (the ones a rule
+-- reads: campaigns/person.py), built once per call.
+local LAST = {}
+for _, event_type in ipairs(p.timed) do LAST[event_type] = 'last:' .. event_type end
 
 -- The order flags as digits, and the "unlogged" mark they make (flags|arrival).
 local FLAGS = {[0] = {[0] = '00', '01'}, {[0] = '10', '11'}}
@@ -179,8 +177,10 @@ local function profile_times(tally)
   local fields, values = {'first_seen', 'last_seen'}, {tally.first, 0}
   for event_type, ts in pairs(tally.latest) do
     if ts > values[2] then values[2] = ts end
-    fields[#fields + 1] = LAST[event_type]
-    values[#values + 1] = ts
+    if LAST[event_type] then
+      fields[#fields + 1] = LAST[event_type]
+      values[#values + 1] = ts
+    end
   end
   return fields, values
 end

@@ -30,6 +30,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from campaigns.person import TIMED_EVENT_TYPES
 from campaigns.retention import month_of
 from models.events import MAX_ID_LENGTH, Event, EventType
 from models.weights import SECONDS_PER_DAY, event_weight
@@ -300,6 +301,7 @@ class EventStore:
             "dedup_ttl": self._settings.dedup_ttl_seconds,
             "recent_cap": self._settings.recent_interactions_cap,
             "type_codes": LUA_TYPE_CODES,
+            "timed": TIMED_EVENT_TYPES,
             "groups": [[person, [ops[i] for i in by_person[person]]] for person in group],
         }
         reply: list[Any] = await self._apply(
