@@ -16,6 +16,7 @@ from campaigns.offers import Eligible, offer_code
 from server.campaign_store import CampaignStore
 from server.engine import Engine
 from server.errors import ApiError
+from state import keys
 from state.multiplex import Lanes
 from state.offers import RedeemTerms
 from state.people import PeopleStore, Person
@@ -60,7 +61,7 @@ class PeopleService:
         record, facts = person.record, person.facts
         return {
             "visitor_id": person.visitor_id,
-            "customer_id": record.profile.get("customer_id"),
+            "customer_id": keys.customer_of(record.person),
             "person": record.person,
             "segments": sorted(person.segments),
             **{k: v for k, v in facts.items() if k not in ("loyalty_perks",)},

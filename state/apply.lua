@@ -44,8 +44,8 @@ for n = 0, 1 do
 end
 
 -- What one group's ops add up to, written by `flush`: the earliest and latest event
--- times, the latest per event type, the event count, daily counts by type then day, and
--- `customer`, the customer id the latest op named.
+-- times, the latest per event type, the event count, and daily counts by type then day.
+-- (A customer's id is their person's: the profile does not repeat it.)
 local function new_tally()
   return {events = 0, latest = {}, counts = {}, recent = {}, seen = {}, unlogged = {}}
 end
@@ -101,7 +101,6 @@ local function apply(op, k, tally)
   end
   days[op.day] = (days[op.day] or 0) + 1
   local profile = k.profile
-  if op.customer then tally.customer = op.customer end
   if op.recent then
     for _, entry in ipairs(op.recent) do tally.recent[#tally.recent + 1] = entry end
   end
@@ -160,8 +159,7 @@ local function apply(op, k, tally)
   return new_order, first_order
 end
 
--- Whether the op writes keys beyond the tally (cart, wishlist, ledger, profile fields;
--- the customer id is tallied, since most of a signed-in customer's events name it).
+-- Whether the op writes keys beyond the tally (cart, wishlist, ledger, profile fields).
 -- Such an op flushes the tally right after it: should a later op fail, Redis keeps what
 -- the script wrote so far, and an op whose writes landed must be marked seen with them,
 -- or its retry would apply them twice. Ops that only add to the tally land together, or
@@ -222,10 +220,6 @@ local function flush(k, tally)
       changed[#changed + 1] = field
       changed[#changed + 1] = value
     end
-  end
-  if tally.customer then
-    changed[#changed + 1] = 'customer_id'
-    changed[#changed + 1] = tally.customer
   end
   call_sliced('HSET', k.profile, changed)
   write_counts(k, tally.counts)

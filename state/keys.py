@@ -69,6 +69,12 @@ def is_customer(person: str) -> bool:
     return person.startswith(CUSTOMER_PERSON % "")
 
 
+def customer_of(person: str) -> str | None:
+    """The customer id of a customer's person, None for an anonymous visitor."""
+    prefix = CUSTOMER_PERSON % ""
+    return person[len(prefix) :] if person.startswith(prefix) else None
+
+
 def visitor_of(person: str) -> str | None:
     """The visitor id of an anonymous person, None for a customer."""
     prefix = VISITOR_PERSON % ""
