@@ -243,7 +243,7 @@ class EventStore:
     ) -> list[Outcome]:
         # The stream columns and the visitor ids travel only to the append: the apply
         # script has no use for either, and its cost grows with its JSON.
-        records = [(op.pop("columns"), op.pop("visitor")) for op in ops]
+        to_log = [(op.pop("columns"), op.pop("visitor")) for op in ops]
         outcomes = await self._apply_ops(ops, persons, now)
         moved = [index for index, outcome in enumerate(outcomes) if outcome.status == "moved"]
         if moved:
@@ -262,7 +262,7 @@ class EventStore:
             again = await self._apply_ops([ops[i] for i in moved], [persons[i] for i in moved], now)
             for index, outcome in zip(moved, again, strict=True):
                 outcomes[index] = outcome
-        await self._log(ops, records, persons, outcomes)
+        await self._log(ops, to_log, persons, outcomes)
         return outcomes
 
     async def _apply_ops(
@@ -312,7 +312,7 @@ class EventStore:
     async def _log(
         self,
         ops: list[dict[str, Any]],
-        records: list[tuple[str, str]],
+        to_log: list[tuple[str, str]],  # each event's stream columns and visitor
         persons: list[str],
         outcomes: list[Outcome],
     ) -> None:
@@ -324,10 +324,12 @@ class EventStore:
         unlogged: dict[str, list[str]] = {}
         months: dict[str, MonthOrders] = {}
         shared: list[Awaitable[Any]] = []  # cross-person writes: referrals, the months
-        for op, record, person, outcome in zip(ops, records, persons, outcomes, strict=True):
+        for op, (columns, visitor), person, outcome in zip(
+            ops, to_log, persons, outcomes, strict=True
+        ):
             if outcome.status == "dup":
                 continue
-            entries.append(logged_events.entry(*record, person))
+            entries.append(logged_events.entry(columns, visitor, person))
             if "event_id" in op:
                 unlogged.setdefault(person, []).append(op["event_id"])
             # A relog is counted again: the attempt that applied it may have failed first.
