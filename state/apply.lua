@@ -206,6 +206,10 @@ local function write_counts(k, counts)
   if any_new then bound_counts(k.counts) end
 end
 
+-- The recent lists this call has brought to pairs already: a person whose ops write
+-- directly flushes more than once, and the list needs looking at only the first time.
+local converted = {}
+
 -- Writes the tally (with the dedup marks of its ops) and returns a fresh one.
 local function flush(k, tally)
   if tally.events == 0 then return tally end
@@ -225,7 +229,10 @@ local function flush(k, tally)
   write_counts(k, tally.counts)
   if #tally.recent > 0 then
     -- Two elements an interaction (recent.lua).
-    convert_recent(k.recent, p.type_codes)
+    if not converted[k.recent] then
+      convert_recent(k.recent, p.type_codes)
+      converted[k.recent] = true
+    end
     local _, length = call_sliced('LPUSH', k.recent, tally.recent)
     if length > 2 * p.recent_cap then redis.call('LTRIM', k.recent, 0, 2 * p.recent_cap - 1) end
   end
