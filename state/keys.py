@@ -71,13 +71,15 @@ def is_customer(person: str) -> bool:
 
 def customer_of(person: str) -> str | None:
     """The customer id of a customer's person, None for an anonymous visitor."""
-    prefix = CUSTOMER_PERSON % ""
-    return person[len(prefix) :] if person.startswith(prefix) else None
+    return _id_of(person, CUSTOMER_PERSON % "")
 
 
 def visitor_of(person: str) -> str | None:
     """The visitor id of an anonymous person, None for a customer."""
-    prefix = VISITOR_PERSON % ""
+    return _id_of(person, VISITOR_PERSON % "")
+
+
+def _id_of(person: str, prefix: str) -> str | None:
     return person[len(prefix) :] if person.startswith(prefix) else None
 
 
